@@ -1,4 +1,4 @@
-"""The `qhep` command: run, list, generate, leaderboard, data."""
+"""The `qhep` command: run, sweep, resume, list, generate, leaderboard, data."""
 from __future__ import annotations
 
 import argparse
@@ -12,8 +12,14 @@ USAGE_EXAMPLES = """examples:
   qhep run task=lhco method=qae backend=default.qubit method.optimizer=qng method.n_layers=2
   qhep run task=lhco method=ae seed=3 task.data.path=events_anomalydetection_v2.features.h5
   qhep run method=qae backend=pennylane backend.device=default.mixed
+  qhep run method=qae backend=aer backend.noise=fake:FakeManilaV2 backend.noise_scale=0.5 method.train_backend=fast
+  qhep sweep method=qae backend=aer backend.noise=fake:FakeManilaV2 method.train_backend=fast \\
+      backend.shots=100,1000,10000,null backend.noise_scale=0,0.5,1,2 test_events=2000
+  qhep resume results/runs/20260101T120000-1a2b3c-lhco-qae-aer-seed0
+  qhep resume results/sweeps/20260101T120000-4d5e6f
   qhep generate task=lhco n_background=100000 n_signal=10000 seed=2020 output=lhco.h5
   qhep leaderboard
+  qhep leaderboard --sweep 20260101T120000-4d5e6f
   qhep data info events_anomalydetection_v2.features.h5
   qhep data download lhco --dest data
 """
@@ -25,12 +31,17 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run one benchmark: task x method x backend")
     run.add_argument("overrides", nargs="*", help="key=value settings, e.g. task=lhco method=qae seed=1")
+    sweep = commands.add_parser("sweep", help="a grid of runs: settings with comma-separated values are axes")
+    sweep.add_argument("overrides", nargs="*", help="key=value settings; key=a,b,c (or range(), glob()) is an axis")
+    resume = commands.add_parser("resume", help="go on with an interrupted run or sweep in its folder")
+    resume.add_argument("folder", help="a run's folder (results/runs/...) or a sweep's (results/sweeps/...)")
     commands.add_parser("list", help="list tasks, methods and backends")
     generate = commands.add_parser("generate", help="generate a task's sample with Pythia 8 + FastJet")
     generate.add_argument("overrides", nargs="*", help="task=... n_background=... n_signal=... seed=... output=...")
     board = commands.add_parser("leaderboard", help="table of all recorded runs")
     board.add_argument("--results", default="results", help="results folder (default: results)")
     board.add_argument("--task", default=None, help="only this task")
+    board.add_argument("--sweep", default=None, help="only this sweep's points, in the order of its axes")
     data = commands.add_parser("data", help="inspect a data file or download a task's public data")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     info = data_commands.add_parser("info", help="format, events, labels and feature ranges of a data file")
@@ -40,13 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     download.add_argument("--dest", default="data", help="folder for the files (default: data)")
     args = parser.parse_args(argv)
     try:
-        return {"run": _run, "list": _list, "generate": _generate, "leaderboard": _leaderboard,
-                "data": _data}[args.command](args)
+        return {"run": _run, "sweep": _sweep, "resume": _resume, "list": _list, "generate": _generate,
+                "leaderboard": _leaderboard, "data": _data}[args.command](args)
     except QhepError as exc:
         print(f"qhep: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("qhep: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        folder = getattr(exc, "folder", None)  # set once a run or sweep has a folder to resume from
+        print("qhep: interrupted" + (f"; resume with: qhep resume {folder}" if folder else ""), file=sys.stderr)
         return 130
 
 
@@ -55,12 +67,48 @@ def _run(args) -> int:
     from qhep.harness.runner import run_benchmark
     from qhep.reporting.tables import print_summary
 
-    record, run_dir = run_benchmark(compose_run(args.overrides))
+    record, run_dir = run_benchmark(compose_run(args.overrides), args.overrides)
     if run_dir is None:  # dry run: nothing was executed
         import json
 
         print(json.dumps(record, indent=2, default=str))
         return 0
+    print_summary(record, run_dir)
+    return 0
+
+
+def _sweep(args) -> int:
+    from qhep.harness.sweep import run_sweep
+
+    sweep_dir, state, records = run_sweep(args.overrides)
+    _print_sweep(sweep_dir, state, records)
+    return 0
+
+
+def _print_sweep(sweep_dir, state, records) -> None:
+    from qhep.reporting.tables import print_leaderboard
+
+    print_leaderboard(records, sweep=state["id"])
+    plot = sweep_dir / state["plot"]
+    print(f"sweep: {sweep_dir / 'sweep.json'}" + (f", {plot}" if plot.exists() else ""))
+
+
+def _resume(args) -> int:
+    from qhep.harness.resume import folder_kind, resume_run
+    from qhep.reporting.tables import print_summary
+
+    folder = Path(args.folder)
+    kind = folder_kind(folder)
+    if kind == "complete":
+        print(f"{folder}: complete, nothing to resume (record: {folder / 'result.json'})")
+        return 0
+    if kind == "sweep":
+        from qhep.harness.sweep import resume_sweep
+
+        state, records = resume_sweep(folder)
+        _print_sweep(folder, state, records)
+        return 0
+    record, run_dir = resume_run(folder)
     print_summary(record, run_dir)
     return 0
 
@@ -128,7 +176,8 @@ def _leaderboard(args) -> int:
     if not records:
         print(f"no result records under {args.results}/ yet: run `qhep run task=lhco method=qae` first")
         return 0
-    print_leaderboard(records, args.task)
+    if not print_leaderboard(records, args.task, args.sweep) and args.sweep:
+        print(f"no records of sweep {args.sweep} under {args.results}/")
     return 0
 
 

@@ -6,6 +6,7 @@ that lists what is valid.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,12 +36,14 @@ class RunConfig:
     plots: bool = True
     progress: bool = True
     dry_run: bool = False  # Qiskit backends: print what scoring would submit (circuits, shots, QPU time) and stop
+    test_events: int | None = None  # score a seeded, stratified subsample of the test set (bounds QPU time)
 
 
 def group_options() -> dict[str, list[str]]:
     return {"task": sorted(TASKS), "method": sorted(METHODS), "backend": sorted(BACKENDS)}
 
 
+@functools.cache  # the registries are fixed for the life of the process; a sweep composes many points
 def _register() -> None:
     store = ConfigStore.instance()
     store.store(name="qhep_run", node=RunConfig)
@@ -79,7 +82,9 @@ def _compose(overrides: list[str]) -> DictConfig:
 
 def _explain(exc: Exception, overrides: list[str], choices: dict) -> str:
     text = " ".join(str(part) for part in (exc, exc.__cause__) if part)
-    bad = next((o for o in overrides if f"'{o.partition('=')[0]}'" in text or o.partition("=")[0] in text), None)
+    named = [o for o in overrides if f"'{o.partition('=')[0]}'" in text or o.partition("=")[0] in text]
+    # the longest key the message names: `backend.shots`, not `backend` (a prefix of it, and already checked)
+    bad = max(named, key=lambda o: len(o.partition("=")[0]), default=None)
     if bad is None:
         return text.strip().splitlines()[0]
     key, _, value = bad.partition("=")

@@ -15,3 +15,11 @@ class DataError(QhepError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{path}: {problem}")
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run or sweep whose folder holds what it needs to go on: `qhep resume <folder>`."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = str(folder)
+        super().__init__(self.folder)

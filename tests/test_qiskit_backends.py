@@ -96,11 +96,11 @@ def test_fake_device_noise_lowers_fidelity_and_reports_figures():
     assert figures["device"] == "fake_manila" and figures["shots"] == shots and figures["jobs"] == 1
     assert figures["two_qubit_gates"] >= 4 and figures["transpiled_depth"] >= 4  # the CNOT ring, routed
     assert len(figures["physical_qubits"]) == 4 and set(figures["physical_qubits"]) <= set(range(5))
-    plan = engine.dry_run(100_000)
+    plan = engine.plan(100_000)
     # 10^7 shots x bindings per job at 2000 shots: 5000 bindings per job
     assert plan["bindings"] == 100_000 and plan["jobs"] == 20 and plan["total_shots"] == 100_000 * shots
     assert plan["estimated_qpu_seconds"] > 100_000 * shots * plan["rep_delay_seconds"]
-    assert engine.dry_run(10, gradient=True)["bindings"] == 10 * (2 * circuit.n_params + 1)
+    assert engine.plan(10, jobs=3)["jobs"] == 3
     # noisy Aer from the same device's gate noise, exact (density matrix, no readout error): lower for every event
     noisy = AerBackend(shots=None, noise="fake:FakeManilaV2").engine(circuit)
     assert (noisy.fidelity(torch.tensor(x), torch.tensor(params)).numpy() < want - 1e-3).all()
@@ -239,9 +239,9 @@ def test_qae_trains_through_exact_aer_as_through_fast():
     assert abs(histories[0][0] - histories[1][0]) < 1e-8
     with pytest.raises(QhepError, match="train_backend"):
         QuantumAutoencoder(QAEConfig(train_backend="nope"))
-    with pytest.raises(QhepError, match="metric tensor"):
-        QuantumAutoencoder(QAEConfig(n_layers=1, epochs=1, optimizer="qng"), backend=AerBackend(shots=None),
-                           progress=False).fit(X)
+    with pytest.raises(QhepError, match="block-diag"):  # the full metric needs Hadamard tests
+        QuantumAutoencoder(QAEConfig(n_layers=1, epochs=1, optimizer="qng", qng_approx="full"),
+                           backend=AerBackend(shots=None), progress=False).fit(X)
 
 
 def test_cli_pretrains_on_fast_and_scores_on_aer(tmp_path, capsys, lhco_file):
@@ -266,5 +266,9 @@ def test_dry_run_submits_nothing_and_estimates_qpu_time(tmp_path, capsys, lhco_f
     out, err = capsys.readouterr()
     assert code == 0, err
     report = json.loads(out)["dry_run"]
-    assert report["shots"] == 1024 and report["bindings"] == 400 and report["estimated_qpu_seconds"] > 0
+    scoring, training = report["scoring"], report["training"]
+    assert report["shots"] == 1024 and scoring["bindings"] == 400 and scoring["estimated_qpu_seconds"] > 0
     assert report["two_qubit_gates"] > 0 and not list(tmp_path.rglob("result.json"))
+    # default qae: 4 qubits x 5 layers of Rot = 60 weights, Adam with parameter shift: (2 x 60 + 1) bindings per event
+    # 9765 bindings per job at 1024 shots: a 128-event step (15,488 bindings) takes 2 jobs, the 72-event one 1
+    assert training["steps"] == 20 * 2 and training["bindings"] == 20 * 200 * 121 and training["jobs"] == 20 * 3

@@ -1,98 +1,228 @@
-"""One benchmark run: load the task, fit the method, score the test set, write the record."""
+"""One benchmark run: load the task, fit the method, score the test set, write the record.
+
+The stages are separate so that a run can be resumed and a sweep can share one fitted model: `load_inputs`
+(task data reduced to the method's inputs), `start` (the run's folder and its run.json, written before any work
+so an interrupted run can be recomposed), `fit`, and `finish` (score, metrics, record). `run_benchmark` does
+all of them; a sweep fits once and finishes several runs, each on its own scoring backend.
+"""
 from __future__ import annotations
 
+import json
 import resource
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from qhep import __version__
-from qhep.errors import QhepError
+from qhep.errors import Interrupted, QhepError
 from qhep.harness.metrics import downsample_curve, evaluate, roc
-from qhep.harness.reduction import reduce_inputs
 from qhep.harness.records import RECORD_FILE, SCHEMA, environment, write_json_atomic
+from qhep.harness.reduction import reduce_inputs
+from qhep.harness.subsample import check_test_events, stratified_subsample
 from qhep.methods import METHODS
 from qhep.quantum.backends import make_backend
 from qhep.tasks import TASKS
+
+RUN_FILE = "run.json"  # the composed run, written before fitting: what `qhep resume` recomposes
+RUN_SCHEMA = "qhep.run/1"
 
 
 def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
-def run_benchmark(cfg: DictConfig) -> tuple[dict, Path]:
-    """Run the configured task/method/backend; returns the record and the run's directory."""
-    started = datetime.now(timezone.utc)
+@dataclass
+class Inputs:
+    """A task's data, split, and reduced to the inputs of a method."""
+
+    task: object
+    data: object  # TaskData
+    train_x: object
+    test_x: object
+    reduction: dict
+
+
+@dataclass
+class Started:
+    """A run with its identity and folder."""
+
+    run_id: str
+    created: datetime
+    run_dir: Path
+    label: str
+    resumed: bool = False
+
+
+@dataclass
+class Training:
+    seconds: float
+    events: int  # training events x epochs
+    run_id: str  # the run that trained the model (a sweep's other points share it)
+
+
+def is_quantum(cfg: DictConfig) -> bool:
+    return METHODS[cfg.method.name][0].quantum
+
+
+def load_inputs(cfg: DictConfig) -> Inputs:
+    check_test_events(cfg.test_events)
     task_settings = OmegaConf.to_container(cfg.task, resolve=True)
     task = TASKS[task_settings["name"]](task_settings)
     data = task.load(cfg.seed)
     if len(data.train) == 0:
         raise QhepError(f"task {data.task}: no training events after the selection ({data.cutflow})")
-
-    estimator_class, _ = METHODS[cfg.method.name]
-    method_settings = OmegaConf.to_object(cfg.method)
-    backend = make_backend(OmegaConf.to_container(cfg.backend, resolve=True)) if estimator_class.quantum else None
-    method = estimator_class(method_settings, seed=cfg.seed, backend=backend, progress=cfg.progress)
-
     train_x, test_x, reduction = reduce_inputs(data.train.X, data.test.X, data.features,
-                                               OmegaConf.to_object(cfg.reduction), estimator_class.quantum, cfg.seed)
+                                               OmegaConf.to_object(cfg.reduction), is_quantum(cfg), cfg.seed)
+    return Inputs(task, data, train_x, test_x, reduction)
 
-    if cfg.dry_run:
-        if not estimator_class.quantum:
-            raise QhepError("dry_run=true needs a quantum method")
-        return {"dry_run": method.dry_run(train_x.shape[1], len(test_x))}, None
 
-    label = "-".join(filter(None, [data.task, cfg.method.name, cfg.backend.name if backend else None,
-                                   f"seed{cfg.seed}"]))
-    run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    run_dir = Path(cfg.results_dir) / "runs" / f"{run_id}-{label}"
-    if getattr(backend, "journal", "unset") is None:  # Qiskit backends journal their jobs in the run's folder
+def scoring_backend(cfg: DictConfig, run_dir: Path | None = None):
+    """The run's backend object (None for a classical method); Qiskit backends journal jobs in the run folder."""
+    if not is_quantum(cfg):
+        return None
+    backend = make_backend(OmegaConf.to_container(cfg.backend, resolve=True))
+    if run_dir is not None and getattr(backend, "journal", "unset") is None:
         backend.journal = str(run_dir)
+    return backend
 
+
+def new_method(cfg: DictConfig, backend):
+    estimator_class, _ = METHODS[cfg.method.name]
+    return estimator_class(OmegaConf.to_object(cfg.method), seed=cfg.seed, backend=backend, progress=cfg.progress)
+
+
+def run_label(cfg: DictConfig) -> str:
+    return "-".join(filter(None, [cfg.task.name, cfg.method.name, cfg.backend.name if is_quantum(cfg) else None,
+                                  f"seed{cfg.seed}"]))
+
+
+def start(cfg: DictConfig, overrides: list[str], run_id: str | None = None, run_dir: Path | None = None,
+          sweep: dict | None = None) -> Started:
+    """Create the run's folder and write run.json (the overrides and the configuration they compose to)."""
+    created = datetime.now(timezone.utc)
+    label = run_label(cfg)
+    run_id = run_id or f"{created:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    run_dir = Path(run_dir) if run_dir else Path(cfg.results_dir) / "runs" / f"{run_id}-{label}"
+    state = {"schema": RUN_SCHEMA, "run_id": run_id, "created": created.isoformat(timespec="seconds"),
+             "overrides": list(overrides), "config": OmegaConf.to_container(cfg, resolve=True)}
+    if sweep:
+        state["sweep"] = sweep
+    write_json_atomic(state, run_dir / RUN_FILE)
+    return Started(run_id, created, run_dir, label)
+
+
+def read_run_state(run_dir: Path) -> dict:
+    path = Path(run_dir) / RUN_FILE
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise QhepError(f"{path}: not a readable run file ({exc})") from None
+    if not isinstance(state, dict) or state.get("schema") != RUN_SCHEMA:
+        raise QhepError(f"{path}: not a qhep run file (schema {RUN_SCHEMA!r} expected)")
+    return state
+
+
+def check_same_config(cfg: DictConfig, stored: dict, where: Path) -> None:
+    """A resumed run must compose to the configuration it started with (qhep's defaults may have changed)."""
+    now = json.loads(json.dumps(OmegaConf.to_container(cfg, resolve=True), default=str))
+    changed = sorted(_differences(now, stored))
+    if changed:
+        raise QhepError(f"{where}: its settings now compose differently ({', '.join(changed[:5])}); "
+                        "qhep changed since the run started, so it cannot be resumed: start it again")
+
+
+def _differences(a, b, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in a.keys() | b.keys() for d in _differences(a.get(k), b.get(k), f"{prefix}{k}.")]
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+def fit(cfg: DictConfig, method, inputs: Inputs, run_id: str) -> Training:
     tic = time.perf_counter()
-    method.fit(train_x)
-    train_seconds = time.perf_counter() - tic
+    method.fit(inputs.train_x)
+    seconds = time.perf_counter() - tic
+    return Training(seconds, len(inputs.train_x) * cfg.method.get("epochs", 1), run_id)
+
+
+def finish(cfg: DictConfig, started: Started, inputs: Inputs, method, training: Training,
+           sweep: dict | None = None) -> dict:
+    """Score the (optionally subsampled) test set with the fitted method and write the record and its plot."""
+    data, test_x, cutflow = inputs.data, inputs.test_x, dict(inputs.data.cutflow)
+    keep = stratified_subsample(data.test.y, cfg.test_events, cfg.seed)
+    if keep is not None:
+        data, test_x = data.with_test_subset(keep), test_x[keep]
+        cutflow.update(test_events_before_subsample=len(inputs.data.test),
+                       test_background=int((data.test.y == 0).sum()), test_signal=int((data.test.y == 1).sum()))
+    test_y = data.test.y
+
     tic = time.perf_counter()
     scores = method.anomaly_score(test_x)
     inference_seconds = time.perf_counter() - tic
 
-    metrics = evaluate(data.test.y, scores, cfg.min_background, data.expected_counts)
-    metrics.update(task.metrics(data, scores))  # figures of merit particular to the task (Dark Machines SI)
-    eps_b, eps_s = roc(data.test.y, scores)
-    epochs = getattr(method_settings, "epochs", 1)
+    metrics = evaluate(test_y, scores, cfg.min_background, data.expected_counts)
+    metrics.update(inputs.task.metrics(data, scores))
+    eps_b, eps_s = roc(test_y, scores)
+    timing = {
+        "train_seconds": training.seconds,
+        "train_events_per_second": training.events / training.seconds,
+        "inference_seconds": inference_seconds,
+        "inference_events_per_second": len(test_y) / inference_seconds,
+        "peak_memory_mb": peak_memory_mb(),
+    }
+    if training.run_id != started.run_id:  # the model was trained once for several runs: its cost is not this run's
+        timing["train_shared_from"] = training.run_id
     record = {
         "schema": SCHEMA,
-        "run_id": run_id,
-        "created": started.isoformat(timespec="seconds"),
+        "run_id": started.run_id,
+        "created": started.created.isoformat(timespec="seconds"),
         "task": data.task,
         "method": cfg.method.name,
-        "backend": cfg.backend.name if backend else None,
+        "backend": cfg.backend.name if is_quantum(cfg) else None,
         "seed": int(cfg.seed),
         "features": data.features,
-        "reduction": reduction,
+        "reduction": inputs.reduction,
         "dataset": data.dataset,
-        "cutflow": data.cutflow,
+        "cutflow": cutflow,
         "metrics": metrics,
-        "timing": {
-            "train_seconds": train_seconds,
-            "train_events_per_second": len(data.train) * epochs / train_seconds,
-            "inference_seconds": inference_seconds,
-            "inference_events_per_second": len(data.test) / inference_seconds,
-            "peak_memory_mb": peak_memory_mb(),
-        },
+        "timing": timing,
         "resources": method.resources(),
         "training_loss": getattr(method, "history", []),
         "roc": downsample_curve(eps_b, eps_s),
         "config": OmegaConf.to_container(cfg, resolve=True),
         "environment": {**environment(), "qhep": __version__},
     }
-    write_json_atomic(record, run_dir / RECORD_FILE)
+    if started.resumed:
+        record["resumed"] = True
+    if sweep:
+        record["sweep"] = sweep
+    write_json_atomic(record, started.run_dir / RECORD_FILE)
     if cfg.plots:
         from qhep.reporting.plots import plot_roc_sic
 
         plot_roc_sic(eps_b, eps_s, int(metrics["test_background"]), cfg.min_background,
-                     f"{label}  AUC {metrics['auc']:.3f}", run_dir / "roc_sic.png")
-    return record, run_dir
+                     f"{started.label}  AUC {metrics['auc']:.3f}", started.run_dir / "roc_sic.png")
+    return record
+
+
+def run_benchmark(cfg: DictConfig, overrides: list[str] = (), started: Started | None = None) -> tuple[dict, Path]:
+    """Run the configured task/method/backend; returns the record and the run's directory. `started`: resume
+    that run in its folder (its job journal replays what was already executed)."""
+    backend = scoring_backend(cfg)  # settings errors stop here, before any folder exists
+    inputs = load_inputs(cfg)
+    if cfg.dry_run:
+        if backend is None:
+            raise QhepError("dry_run=true needs a quantum method")
+        n_test = min(len(inputs.test_x), cfg.test_events or len(inputs.test_x))  # what scoring would submit
+        return {"dry_run": new_method(cfg, backend).dry_run(inputs.train_x.shape[1], n_test,
+                                                            n_train=len(inputs.train_x))}, None
+    started = started or start(cfg, overrides)
+    try:
+        method = new_method(cfg, scoring_backend(cfg, started.run_dir))
+        training = fit(cfg, method, inputs, started.run_id)
+        return finish(cfg, started, inputs, method, training), started.run_dir
+    except KeyboardInterrupt:
+        raise Interrupted(started.run_dir) from None

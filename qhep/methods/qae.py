@@ -1,12 +1,14 @@
 """Variational quantum autoencoder (Ngairangbam, Spannowsky & Takeuchi, arXiv:2112.04958 and successors).
 
 Features are min-max scaled to angles in [0, pi] on the training set (unseen values are clipped), one qubit
-per feature. Training maximises the mean trash fidelity with Adam or quantum natural gradient; the anomaly
-score is 1 - trash fidelity. The backend that runs the circuit is the run's `backend` setting.
+per feature. Training maximises the mean trash fidelity with Adam, quantum natural gradient or SPSA; the
+anomaly score is 1 - trash fidelity. The backend that runs the circuit is the run's `backend` setting.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -18,8 +20,9 @@ from qhep.quantum.ansatz import QAECircuit
 from qhep.quantum.backends import BACKENDS, FastBackend
 from qhep.quantum.fast import METRIC_APPROX
 from qhep.quantum.qng import QNGOptimizer
+from qhep.quantum.spsa import SPSA, fidelity_sets
 
-OPTIMIZERS = ("adam", "qng")
+OPTIMIZERS = ("adam", "qng", "spsa")
 
 
 @dataclass
@@ -37,6 +40,7 @@ class QAEConfig:
     qng_approx: str = "block-diag"
     qng_lam: float = 0.01
     qng_metric_events: int = 32  # events the batch-averaged metric is estimated on, per step
+    spsa_c: float = 0.2  # SPSA perturbation size c (lr is the first step's gain)
     score_batch_size: int = 65536
     train_backend: str | None = None  # e.g. "fast": train on this backend, score on the run's backend
 
@@ -61,6 +65,7 @@ class QuantumAutoencoder(AnomalyDetector):
         self.engine = None
         self.params: torch.Tensor | None = None
         self.history: list[float] = []
+        self.training_execution: dict | None = None  # what training ran on a Qiskit backend (jobs, modes, time)
 
     def fit(self, X: np.ndarray) -> QuantumAutoencoder:
         c = self.config
@@ -73,10 +78,15 @@ class QuantumAutoencoder(AnomalyDetector):
         x = torch.as_tensor(self.scaler.fit_transform(X), dtype=torch.float64)
         if c.optimizer == "adam":
             adam = torch.optim.Adam([self.params], lr=c.lr)
-        else:
+        elif c.optimizer == "qng":
             qng = QNGOptimizer(self.params, lr=c.lr, lam=c.qng_lam)
+        else:
+            steps = c.epochs * -(-len(x) // c.batch_size)
+            spsa = SPSA(self.params, steps, lr=c.lr, c=c.spsa_c, rng=np.random.default_rng([self.seed, 1]))
 
         def step(batch):
+            if c.optimizer == "spsa":
+                return spsa.step(lambda sets: 1.0 - fidelity_sets(self.engine, x[batch], sets).mean(dim=1))
             self.params.grad = None
             loss = 1.0 - self.engine.fidelity(x[batch], self.params).mean()
             loss.backward()
@@ -86,29 +96,58 @@ class QuantumAutoencoder(AnomalyDetector):
                 qng.step(self.engine.metric_tensor(x[batch[: c.qng_metric_events]], self.params, c.qng_approx))
             return loss.item()
 
-        self.history = train_epochs(len(x), c.epochs, c.batch_size, rng, step, self.progress,
-                                    f"training qae ({self.engine.name})")
+        with execution(self.engine, "train"):
+            self.history = train_epochs(len(x), c.epochs, c.batch_size, rng, step, self.progress,
+                                        f"training qae ({self.engine.name}, {c.optimizer})")
+        if hasattr(self.engine, "resources"):
+            self.training_execution = self.engine.resources()
         if c.train_backend:
-            self.engine = self.backend.engine(self.circuit)
+            self.use_backend(self.backend)
         return self
+
+    def use_backend(self, backend) -> None:
+        """Score on another backend from now on: a trained model moves without retraining (sweeps reuse it)."""
+        self.backend = backend
+        if self.circuit is not None:
+            self.engine = backend.engine(self.circuit)
 
     @torch.no_grad()
     def anomaly_score(self, X: np.ndarray) -> np.ndarray:
         x = torch.as_tensor(self.scaler.transform(X), dtype=torch.float64)
         size = self.config.score_batch_size
-        fidelity = torch.cat([self.engine.fidelity(x[i : i + size], self.params) for i in range(0, len(x), size)])
+        with execution(self.engine, "score"):
+            fidelity = torch.cat([self.engine.fidelity(x[i : i + size], self.params)
+                                  for i in range(0, len(x), size)])
         return (1.0 - fidelity).numpy()
 
-    def dry_run(self, n_features: int, n_events: int) -> dict:
-        """What scoring n_events would submit on the run's backend, without submitting anything."""
+    def dry_run(self, n_features: int, n_test: int, n_train: int = 0) -> dict:
+        """What training on n_train events (when it runs on this backend) and scoring n_test events would submit,
+        without submitting anything: transpiled-circuit figures, bindings, jobs, shots, estimated QPU time."""
         c = self.config
-        circuit = QAECircuit(n_features, c.n_trash, c.n_layers, c.rotation, c.entangler, c.encoding)
-        engine = self.backend.engine(circuit)
-        if not hasattr(engine, "dry_run"):
+        self.circuit = QAECircuit(n_features, c.n_trash, c.n_layers, c.rotation, c.entangler, c.encoding)
+        engine = self.backend.engine(self.circuit)
+        if not hasattr(engine, "plan"):
             raise QhepError(f"backend {self.backend.name} runs locally and exactly; dry runs are for Qiskit backends")
-        return engine.dry_run(n_events)
+        report = {**engine.circuit_figures(), "scoring": engine.plan(n_test)}
+        if n_train and not c.train_backend:
+            batches = [c.batch_size] * (n_train // c.batch_size) + ([n_train % c.batch_size] if n_train % c.batch_size
+                                                                     else [])
+            per_event = 2 if c.optimizer == "spsa" else 2 * self.circuit.n_params + 1  # SPSA, or parameter shift
+            metric = len(engine.metric_layers()) if c.optimizer == "qng" else 0  # one PUB per layer, own job
+            per_step = [b * per_event + metric * min(b, c.qng_metric_events) for b in batches]
+            jobs = sum(-(-n // engine.bindings_per_job()) + (c.optimizer == "qng") for n in per_step)
+            report["training"] = {"optimizer": c.optimizer, "steps": c.epochs * len(batches),
+                                  **engine.plan(c.epochs * sum(per_step), c.epochs * jobs)}
+        return report
 
     def resources(self) -> dict:
-        """Circuit size, plus what the scoring backend executed (transpiled depth, jobs, shots...) if it reports it."""
+        """Circuit size, plus what a Qiskit backend executed (transpiled depth, jobs, shots...): `execution` in all,
+        `training_execution` up to the end of training."""
         executed = self.engine.resources() if hasattr(self.engine, "resources") else None
-        return {**self.circuit.resources(), **({"execution": executed} if executed else {})}
+        return {**self.circuit.resources(), **({"execution": executed} if executed else {}),
+                **({"training_execution": self.training_execution} if self.training_execution else {})}
+
+
+def execution(engine, purpose: str):
+    """The engine's execution context for training or scoring (a Runtime Session or Batch); none for simulators."""
+    return engine.execution(purpose) if hasattr(engine, "execution") else nullcontext()

@@ -7,6 +7,7 @@ import torch
 
 from qhep.quantum.ansatz import QAECircuit
 from qhep.quantum.fast import FastEngine
+from qhep.quantum.noise import check_noise_scale
 from qhep.quantum.pennylane_engine import PennyLaneEngine
 
 
@@ -37,11 +38,13 @@ class PennyLaneBackend:
 @dataclass
 class AerBackend:
     """Qiskit Aer through its SamplerV2; shots = null means exact (statevector, or density matrix with noise).
-    noise = 'fake:<FakeDeviceName>' simulates that device's noise model on its coupling map and basis gates."""
+    noise = 'fake:<FakeDeviceName>' simulates that device's noise model on its coupling map and basis gates;
+    noise_scale multiplies its error probabilities (and divides T1, T2): 0 = noiseless on the same gates."""
 
     name: str = "aer"
     shots: int | None = 1024
     noise: str | None = None
+    noise_scale: float = 1.0
     method: str = "automatic"
     threads: int = 1  # Aer's max_parallel_threads; 0 = all cores
     readout: str = "trash"  # or swap_test
@@ -50,6 +53,9 @@ class AerBackend:
     max_executions_per_job: int = 10_000_000  # shots x bindings per job
     seed: int = 0
     journal: str | None = None  # directory of the job journal (resume without resubmitting)
+
+    def __post_init__(self):  # a bad scale stops at configuration, before a run folder exists
+        check_noise_scale(self.noise_scale, self.noise)
 
     def engine(self, circuit: QAECircuit):
         from qhep.quantum.qiskit_engine import aer_engine
@@ -68,6 +74,9 @@ class _RuntimeSamplerSettings:
     max_executions_per_job: int = 10_000_000
     seed: int = 0
     journal: str | None = None
+    # Runtime execution mode: auto = a Session while training on the device, a Batch for scoring jobs;
+    # job = single jobs (IBM's open plan has no sessions); batch or session for everything.
+    execution: str = "auto"
 
 
 @dataclass

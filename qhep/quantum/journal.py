@@ -1,9 +1,9 @@
 """Job journal and retries for remote quantum backends.
 
 A journal is a JSON-lines file in the run directory: one line when a job is submitted (its id, before anything
-waits on it) and one when its result is in. A rerun with the same journal takes finished results from it and
-collects jobs that were submitted but never read by their id, so an interrupted run resubmits nothing it had
-already sent. Each line is written with a single O_APPEND write and fsynced: a crash leaves at most a truncated
+waits on it) and one when its result is in, or when it failed for good (a rerun submits that work afresh).
+A rerun with the same journal takes finished results from it and collects jobs that were submitted but never
+read by their id, so an interrupted run resubmits nothing it had already sent. Each line is written with a single O_APPEND write and fsynced: a crash leaves at most a truncated
 last line, which reading skips.
 """
 from __future__ import annotations
@@ -12,6 +12,8 @@ import json
 import os
 import time
 from pathlib import Path
+
+import numpy as np
 
 JOURNAL_FILE = "jobs.jsonl"
 TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
@@ -30,7 +32,10 @@ class JobJournal:
                     entry = json.loads(line)
                 except json.JSONDecodeError:  # the truncated tail of an interrupted write
                     continue
-                (self.finished if entry.get("event") == "done" else self.submitted)[entry["key"]] = entry
+                if entry.get("event") == "failed":
+                    self.submitted.pop(entry["key"], None)
+                else:
+                    (self.finished if entry.get("event") == "done" else self.submitted)[entry["key"]] = entry
 
     def _append(self, entry: dict) -> None:
         data = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
@@ -47,10 +52,16 @@ class JobJournal:
         self._append(entry)
         self.submitted[key] = entry
 
-    def record_done(self, key: str, job_id: str, p_zero) -> None:
-        entry = {"event": "done", "key": key, "job_id": job_id, "p_zero": [float(v) for v in p_zero]}
+    def record_done(self, key: str, job_id: str, results) -> None:
+        """A job's reduced results, one array per PUB (floats round-trip exactly through JSON)."""
+        entry = {"event": "done", "key": key, "job_id": job_id,
+                 "results": [np.asarray(r, dtype=float).tolist() for r in results]}
         self._append(entry)
         self.finished[key] = entry
+
+    def record_failed(self, key: str, job_id: str, reason: str) -> None:
+        self._append({"event": "failed", "key": key, "job_id": job_id, "reason": reason, "time": time.time()})
+        self.submitted.pop(key, None)
 
 
 def is_transient(exc: BaseException) -> bool:

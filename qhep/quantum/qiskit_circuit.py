@@ -85,10 +85,15 @@ def build_qiskit_circuit(qae: QAECircuit, readout: str = "trash", measure: bool 
             raise QhepError(f"no Qiskit translation for the PennyLane gate {op.name}")
     readout_qubits = tuple(qae.trash_wires) if readout == "trash" else (n + k,)
     if measure:
-        register = ClassicalRegister(len(readout_qubits), READOUT_REGISTER)
-        qc.add_register(register)
-        qc.measure(list(readout_qubits), register)
+        add_readout(qc, readout_qubits)
     return QiskitQAE(qc, x, theta, readout, readout_qubits)
+
+
+def add_readout(qc: QuantumCircuit, qubits) -> None:
+    """Measure `qubits` into the register every sampler result is read from (bit i <- qubits[i])."""
+    register = ClassicalRegister(len(qubits), READOUT_REGISTER)
+    qc.add_register(register)
+    qc.measure(list(qubits), register)
 
 
 def bind_row(program: QiskitQAE, x_row, params) -> QuantumCircuit:

@@ -8,6 +8,8 @@ COLUMNS = [  # header, getter
     ("task", lambda r: r["task"]),
     ("method", lambda r: r["method"]),
     ("backend", lambda r: r["backend"] or "-"),
+    ("shots", lambda r: _shots(r)),
+    ("noise", lambda r: _noise(r)),
     ("seed", lambda r: str(r["seed"])),
     ("AUC", lambda r: _num(r["metrics"]["auc"], ".4f")),
     ("1/eB@0.3", lambda r: _num(r["metrics"]["rejection_at_eps_s_0.3"], ".1f")),
@@ -27,19 +29,76 @@ def _num(value, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
 
-def records_table(records: list[dict], title: str) -> Table:
+def _backend_settings(record: dict) -> dict:
+    if not record["backend"]:  # a classical method: no backend ran anything
+        return {}
+    return (record.get("config") or {}).get("backend") or {}
+
+
+def _shots(record: dict) -> str:
+    """Shots per circuit; 'exact' where the backend takes shots and computes probabilities instead."""
+    settings = _backend_settings(record)
+    if "shots" not in settings:
+        return "-"
+    return "exact" if settings["shots"] is None else str(settings["shots"])
+
+
+def _noise(record: dict) -> str:
+    """The simulated device noise (and its scale), or the device that is itself the noise."""
+    settings = _backend_settings(record)
+    if settings.get("noise"):
+        device = settings["noise"].partition(":")[2] or settings["noise"]
+        scale = settings.get("noise_scale", 1.0)
+        return device if scale == 1 else f"{device}×{scale:g}"
+    if settings.get("name") in ("fake", "ibm"):
+        return settings.get("device") or "device"
+    return "-"
+
+
+# Sweep axes that the standard columns already show
+SHOWN = ("task", "method", "backend", "seed", "backend.shots", "backend.noise", "backend.noise_scale")
+
+
+def records_table(records: list[dict], title: str, axes: list[str] = ()) -> Table:
+    """One row per record; `axes`: a sweep's axes as leading columns (the value of each at the record's point)."""
     table = Table(title=title)
-    for header, _ in COLUMNS:
-        table.add_column(header, justify="left" if header in ("task", "method", "backend") else "right")
+    columns = [(key.rpartition(".")[2], lambda r, k=key: _cell(r["sweep"]["point"].get(k)))
+               for key in axes if key not in SHOWN] + COLUMNS
+    for header, _ in columns:
+        table.add_column(header, justify="left" if header in ("task", "method", "backend", "noise") else "right")
     for record in records:
-        table.add_row(*(get(record) for _, get in COLUMNS))
+        table.add_row(*(get(record) for _, get in columns))
     return table
 
 
-def print_leaderboard(records: list[dict], task: str | None = None) -> None:
+def _cell(value) -> str:
+    return "null" if value is None else format(value, "g") if isinstance(value, float) else str(value)
+
+
+def print_leaderboard(records: list[dict], task: str | None = None, sweep: str | None = None) -> int:
+    """Every run, best AUC first per task; with `sweep`, that sweep's points in the order of its axes. Returns
+    the number of rows."""
     chosen = [r for r in records if task in (None, r["task"])]
-    chosen.sort(key=lambda r: (r["task"], -r["metrics"]["auc"]))
-    _console().print(records_table(chosen, f"qhep leaderboard: {len(chosen)} run(s)"))
+    if sweep is None:
+        chosen.sort(key=lambda r: (r["task"], -r["metrics"]["auc"]))
+        _console().print(records_table(chosen, f"qhep leaderboard: {len(chosen)} run(s)"))
+        return len(chosen)
+    chosen = sweep_records(chosen, sweep)
+    if chosen:
+        _console().print(records_table(chosen, f"qhep sweep {sweep}: {len(chosen)} point(s)",
+                                       list(chosen[0]["sweep"]["axes"])))
+    return len(chosen)
+
+
+def sweep_records(records: list[dict], sweep: str) -> list[dict]:
+    """The records of one sweep, ordered by its axes (first axis slowest, each in the order it was given)."""
+    chosen = [r for r in records if (r.get("sweep") or {}).get("id") == sweep]
+
+    def position(record):
+        axes, point = record["sweep"]["axes"], record["sweep"]["point"]
+        return [values.index(point[key]) if point.get(key) in values else len(values) for key, values in axes.items()]
+
+    return sorted(chosen, key=position)
 
 
 def print_summary(record: dict, run_dir) -> None:
@@ -56,4 +115,4 @@ def print_summary(record: dict, run_dir) -> None:
 def _console() -> Console:
     # Piped output defaults to 80 columns, which folds every cell; keep rows whole in logs.
     console = Console()
-    return console if console.is_terminal else Console(width=160)
+    return console if console.is_terminal else Console(width=200)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import ClassVar
@@ -31,6 +31,12 @@ class TaskData:
     # Expected signal and background counts in the evaluated region for the task's published injection, when the
     # task defines one: turns efficiencies into an expected significance.
     expected_counts: dict | None = None
+
+    def with_test_subset(self, keep: np.ndarray) -> TaskData:
+        """The same data with only the test events `keep`; per-test-event extras (fields test_*) follow."""
+        extras = {f.name: getattr(self, f.name)[keep] for f in fields(self)
+                  if f.name.startswith("test_") and getattr(self, f.name) is not None}
+        return replace(self, test=Split(self.test.X[keep], self.test.y[keep]), **extras)
 
 
 class Task(ABC):

@@ -1,0 +1,103 @@
+"""qhep resume: an interrupted run goes on in its folder from run.json and the job journal, sends no job twice,
+and ends with the numbers of an uninterrupted run."""
+import json
+import shutil
+
+import pytest
+
+from qhep.cli import main
+from qhep.quantum.qiskit_engine import QiskitEngine
+
+# Trained and scored on Aer with 200 shots: every step is a job (parameter shift), sampled with a seed taken from
+# the job's content, so a replay reproduces each one. 2 steps of training and the scoring: a job each.
+RUN = ["run", "task=lhco", "method=qae", "backend=aer", "backend.shots=200", "task.max_train_events=60",
+       "method.n_layers=1", "method.epochs=1", "method.batch_size=30", "task.region=all", "progress=false",
+       "plots=false"]
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def journal(folder):
+    return [json.loads(line) for line in (folder / "jobs.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture
+def interrupt_at_submission(monkeypatch):
+    """arm(n): Ctrl-C right after the n-th job from now is submitted (and journaled), before its result is read."""
+    submitted, at = [], {"n": None}
+    original = QiskitEngine.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+
+        def hook(job_id):
+            submitted.append(job_id)
+            if len(submitted) == at["n"]:
+                raise KeyboardInterrupt
+
+        self.on_submit.append(hook)
+
+    def arm(n):
+        submitted.clear()
+        at["n"] = n
+
+    monkeypatch.setattr(QiskitEngine, "__init__", init)
+    return arm
+
+
+def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, capsys, lhco_file, interrupt_at_submission):
+    data = f"task.data.path={lhco_file}"
+    code, _, err = run(capsys, *RUN, data, f"results_dir={tmp_path / 'whole'}")
+    assert code == 0, err
+    (whole,) = (tmp_path / "whole").rglob("result.json")
+    whole = json.loads(whole.read_text())
+
+    interrupt_at_submission(2)  # the first training step has finished, the second is in flight
+    code, _, err = run(capsys, *RUN, data, f"results_dir={tmp_path / 'cut'}")
+    (folder,) = (tmp_path / "cut" / "runs").iterdir()
+    assert code == 130 and err.strip() == f"qhep: interrupted; resume with: qhep resume {folder}"
+    assert not (folder / "result.json").exists()
+    assert [e["event"] for e in journal(folder)] == ["submitted", "done", "submitted"]
+    overrides = json.loads((folder / "run.json").read_text())["overrides"]
+    assert overrides == [*RUN[1:], data, f"results_dir={tmp_path / 'cut'}"]
+
+    interrupt_at_submission(None)
+    code, out, err = run(capsys, "resume", folder)
+    assert code == 0, err
+    resumed = json.loads((folder / "result.json").read_text())
+    lines = journal(folder)
+    submitted = [e["key"] for e in lines if e["event"] == "submitted"]
+    done = [e["key"] for e in lines if e["event"] == "done"]
+    assert len(submitted) == len(set(submitted)) == len(done) == len(set(done)) >= 3  # no job sent twice
+    assert set(submitted) == set(done)
+    execution = resumed["resources"]["execution"]
+    assert execution["results_from_journal"] == 1 and execution["jobs_collected_by_id"] == 1
+    assert resumed["resumed"] and resumed["run_id"] == folder.name.split("-lhco")[0]
+    for key in ("training_loss", "metrics", "roc", "cutflow"):
+        assert resumed[key] == whole[key], key
+
+    code, out, _ = run(capsys, "resume", folder)  # finished: says so, changes nothing
+    assert code == 0 and "complete" in out
+
+    tampered = tmp_path / "tampered"  # qhep's defaults changed since: the run cannot be continued as it was
+    shutil.copytree(folder, tampered)
+    (tampered / "result.json").unlink()
+    state = json.loads((tampered / "run.json").read_text())
+    state["config"]["min_background"] = 7
+    (tampered / "run.json").write_text(json.dumps(state))
+    code, _, err = run(capsys, "resume", tampered)
+    assert code == 2 and "min_background" in err and err.count("\n") == 1
+
+
+def test_resume_refuses_what_is_not_a_run(tmp_path, capsys):
+    code, _, err = run(capsys, "resume", tmp_path / "missing")
+    assert code == 2 and err.strip() == f"qhep: error: {tmp_path / 'missing'}: no such folder"
+    code, _, err = run(capsys, "resume", tmp_path)
+    assert code == 2 and "not a qhep run or sweep folder" in err and err.count("\n") == 1
+    (tmp_path / "run.json").write_text("{}")
+    code, _, err = run(capsys, "resume", tmp_path)
+    assert code == 2 and "not a qhep run file" in err and err.count("\n") == 1

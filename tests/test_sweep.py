@@ -1,0 +1,180 @@
+"""qhep sweep: Hydra-style axes, one training shared by the points that only change the scoring backend, one
+record per point, sweep.json and its plot, resuming, and the leaderboard of one sweep."""
+import json
+
+import pytest
+
+from qhep.cli import main
+from qhep.errors import QhepError
+from qhep.harness import sweep as sweep_module
+from qhep.harness.sweep import _trainers, parse_axes, plan
+from qhep.methods.qae import QuantumAutoencoder
+
+# 2 layers and 1 epoch: seconds, and a model that already separates the fixture's signal (AUC ~0.95 at seed 0)
+TINY = ["task=lhco", "method=qae", "method.n_layers=2", "method.epochs=1", "task.region=all", "progress=false"]
+NOISY = ["backend=aer", "backend.noise=fake:FakeManilaV2", "method.train_backend=fast"]
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def fits(monkeypatch):
+    """How many times a QAE was trained."""
+    calls = []
+    original = QuantumAutoencoder.fit
+
+    def counting(self, X):
+        calls.append(1)
+        return original(self, X)
+
+    monkeypatch.setattr(QuantumAutoencoder, "fit", counting)
+    return calls
+
+
+def records_of(folder):
+    return {p.parent.name: json.loads(p.read_text()) for p in sorted(folder.rglob("result.json"))}
+
+
+def test_parse_axes_uses_hydras_grammar():
+    fixed, axes = parse_axes(["task=lhco", "backend.shots=100,null", "seed=range(0,3)", "method=glob(*)",
+                              "backend.noise=fake:FakeManilaV2", "task.features=[mjj,mj_min]"])
+    assert fixed == ["task=lhco", "backend.noise=fake:FakeManilaV2", "task.features=[mjj,mj_min]"]
+    assert axes == [("backend.shots", ["backend.shots=100", "backend.shots=null"]),
+                    ("seed", ["seed=0", "seed=1", "seed=2"]), ("method", ["method=ae", "method=qae"])]
+    for bad, message in ((["task=lhco"], "needs at least one axis"), (["seed=1,,2"], "seed=1,,2"),
+                         (["method.lr=interval(0,1)"], "interval"), (["seed=1,2", "seed=3,4"], "twice")):
+        with pytest.raises(QhepError, match=message):
+            parse_axes(bad)
+
+
+def test_points_share_a_training_only_when_it_cannot_differ():
+    def trainers(*overrides):
+        _, points = plan(list(overrides), "s")
+        return [t.index for t in _trainers(points)]
+
+    # pre-trained on the exact engine: the scoring backend's settings do not touch training
+    assert trainers(*NOISY, "backend.shots=100,null", "backend.noise_scale=0,1") == [0, 0, 0, 0]
+    # trained on the backend itself: every backend setting is another training
+    assert trainers("backend=aer", "backend.shots=100,200") == [0, 1]
+    # scoring-only settings never split a training; the seed always does
+    assert trainers("backend=aer", "test_events=10,20", "min_background=5,10") == [0, 0, 0, 0]
+    assert trainers(*NOISY, "seed=0,1", "backend.shots=100,null") == [0, 0, 2, 2]
+    axes, points = plan([*NOISY, "backend.shots=100,null", "backend.noise_scale=0,0.5"], "s")
+    assert axes == {"backend.shots": [100, None], "backend.noise_scale": [0.0, 0.5]}  # composed, typed values
+    assert [p.values for p in points][1] == {"backend.shots": 100, "backend.noise_scale": 0.5}
+
+
+def test_sweep_trains_once_and_scores_every_point(tmp_path, capsys, lhco_file, fits):
+    code, out, err = run(capsys, "sweep", *TINY, *NOISY, "backend.shots=200,null", "backend.noise_scale=0,10",
+                         f"task.data.path={lhco_file}", f"results_dir={tmp_path}")
+    assert code == 0, err
+    assert len(fits) == 1
+    (sweep_dir,) = (tmp_path / "sweeps").iterdir()
+    state = json.loads((sweep_dir / "sweep.json").read_text())
+    assert state["axes"] == {"backend.shots": [200, None], "backend.noise_scale": [0.0, 10.0]}
+    assert [p["status"] for p in state["points"]] == ["done"] * 4 and state["command"].startswith("qhep sweep ")
+    assert (sweep_dir / "sweep.png").stat().st_size > 10_000
+    records = records_of(sweep_dir)
+    assert len(records) == 4
+    trainer = state["points"][0]["run_id"]
+    by_point = {}
+    for folder, record in records.items():
+        sweep = record["sweep"]
+        assert sweep["id"] == state["id"] and sweep["axes"] == state["axes"]
+        assert record["config"]["backend"]["noise_scale"] == sweep["point"]["backend.noise_scale"]
+        assert record["timing"].get("train_shared_from", record["run_id"]) == trainer  # the one training
+        assert record["resources"]["execution"]["shots"] == sweep["point"]["backend.shots"]
+        by_point[sweep["point"]["backend.shots"], sweep["point"]["backend.noise_scale"]] = record
+    assert sum("train_shared_from" in r["timing"] for r in records.values()) == 3
+    assert len({json.dumps(r["training_loss"]) for r in records.values()}) == 1
+
+    # Noiseless and exact: the fast engine's numbers for the same trained model
+    code, _, err = run(capsys, "run", *TINY, "backend=fast", f"task.data.path={lhco_file}",
+                       f"results_dir={tmp_path / 'fast'}")
+    (fast,) = records_of(tmp_path / "fast").values()
+    assert code == 0 and fast["training_loss"] == by_point[None, 0.0]["training_loss"]
+    assert abs(fast["metrics"]["auc"] - by_point[None, 0.0]["metrics"]["auc"]) < 1e-9
+    # Ten times the device's errors contract every fidelity towards 1/4 while 200-shot binomial noise stays: the
+    # ranking, and with it the AUC, falls most of the way to random (seeds 0-4: |AUC - 1/2| 0.43 -> 0.04..0.25)
+    clean, noisy = by_point[None, 0.0]["metrics"]["auc"], by_point[200, 10.0]["metrics"]["auc"]
+    assert clean > 0.85 and abs(noisy - 0.5) < abs(clean - 0.5) - 0.1
+
+    # The table at the end and the leaderboard of this sweep: its points in axis order, shots and noise shown
+    lines = [line for line in out.splitlines() if " qae " in line]
+    assert len(lines) == 4 and [("200" in x, "exact" in x) for x in lines] == [(True, False)] * 2 + [(False, True)] * 2
+    assert "FakeManilaV2×0 " in lines[0] and "FakeManilaV2×10" in lines[1]
+    code, board, _ = run(capsys, "leaderboard", "--results", tmp_path, "--sweep", state["id"])
+    assert code == 0 and [line for line in board.splitlines() if " qae " in line] == lines
+    code, board, _ = run(capsys, "leaderboard", "--results", tmp_path)
+    assert code == 0 and "5 run(s)" in board  # the sweep's points are runs like any other
+    code, board, _ = run(capsys, "leaderboard", "--results", tmp_path, "--sweep", "nope")
+    assert code == 0 and "no records of sweep nope" in board
+
+
+def test_interrupted_sweep_resumes_its_unfinished_points(tmp_path, capsys, lhco_file, fits, monkeypatch):
+    finish, finished = sweep_module.finish, []
+
+    def interrupt_after_first(*args, **kwargs):
+        if finished:
+            raise KeyboardInterrupt
+        finished.append(finish(*args, **kwargs))
+        return finished[-1]
+
+    monkeypatch.setattr(sweep_module, "finish", interrupt_after_first)
+    args = ["sweep", *TINY, *NOISY, "backend.shots=200", "backend.noise_scale=0,1,2", f"task.data.path={lhco_file}",
+            f"results_dir={tmp_path}", "plots=false"]
+    code, _, err = run(capsys, *args)
+    (sweep_dir,) = (tmp_path / "sweeps").iterdir()
+    assert code == 130 and err.strip() == f"qhep: interrupted; resume with: qhep resume {sweep_dir}"
+    (first,) = records_of(sweep_dir).values()
+    state = json.loads((sweep_dir / "sweep.json").read_text())
+    assert [p["status"] for p in state["points"]] == ["done", "pending", "pending"]
+    point_folder = sweep_dir / state["points"][1]["run_dir"]
+    code, _, err = run(capsys, "resume", point_folder)  # a point alone would retrain: the sweep resumes as a whole
+    assert code == 2 and f"qhep resume {sweep_dir}" in err
+
+    monkeypatch.setattr(sweep_module, "finish", finish)
+    code, out, err = run(capsys, "resume", sweep_dir)
+    assert code == 0, err
+    records = records_of(sweep_dir)
+    assert len(records) == 3 and len(fits) == 2  # trained again for the unfinished points (deterministic)
+    assert records[state["points"][0]["run_dir"]] == first  # finished points are left as they were
+    resumed = records[point_folder.name]
+    assert resumed["resumed"] and resumed["training_loss"] == first["training_loss"]
+    state = json.loads((sweep_dir / "sweep.json").read_text())
+    assert [p["status"] for p in state["points"]] == ["done"] * 3 and all(p["metrics"]["auc"] for p in state["points"])
+    code, out, _ = run(capsys, "resume", sweep_dir)  # nothing left: the table again, nothing trained
+    assert code == 0 and len(fits) == 2 and "3 point(s)" in out
+
+
+def test_bad_sweep_points_stop_before_anything_runs(tmp_path, capsys):
+    for args, message in ((["task=lhco"], "needs at least one axis: give a setting several comma-separated values"),
+                          (["backend=aer", "backend.noise_scale=1,-1", "backend.noise=fake:FakeManilaV2"],
+                           "finite number >= 0"),
+                          (["backend=aer", "backend.shots=100,many"], "invalid value 'many' for backend.shots"),
+                          (["backend=aer", "backend.shots=1,2", "dry_run=true"], "dry_run=true is for qhep run"),
+                          (["backend=aer", "backend.shots=1,2", "backend.journal=x"], "backend.journal")):
+        code, _, err = run(capsys, "sweep", *args, f"results_dir={tmp_path}")
+        assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not any(tmp_path.iterdir())
+
+
+def test_leaderboard_shots_and_noise_columns():
+    from qhep.reporting.tables import COLUMNS
+
+    column = dict(COLUMNS)
+
+    def cells(backend, **settings):
+        record = {"backend": backend, "config": {"backend": {"name": backend, **settings} if backend else {}}}
+        return column["shots"](record), column["noise"](record)
+
+    assert cells("aer", shots=1000, noise="fake:FakeManilaV2", noise_scale=0.5) == ("1000", "FakeManilaV2×0.5")
+    assert cells("aer", shots=None, noise="fake:FakeManilaV2", noise_scale=1.0) == ("exact", "FakeManilaV2")
+    assert cells("aer", shots=1024, noise=None, noise_scale=1.0) == ("1024", "-")
+    assert cells("fake", shots=1024, device="FakeSherbrooke") == ("1024", "FakeSherbrooke")
+    assert cells("fast", precision="double") == ("-", "-")
+    assert cells(None) == ("-", "-")  # a classical method
