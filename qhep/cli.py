@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from qhep.errors import QhepError
@@ -50,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     download.add_argument("task", help="task whose public records to fetch, e.g. lhco")
     download.add_argument("--dest", default="data", help="folder for the files (default: data)")
     args = parser.parse_args(argv)
+    # A batch system stops a job with SIGTERM: treat it as Ctrl-C, so the run says how to resume.
+    if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         return {"run": _run, "sweep": _sweep, "resume": _resume, "list": _list, "generate": _generate,
                 "leaderboard": _leaderboard, "data": _data}[args.command](args)
@@ -60,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         folder = getattr(exc, "folder", None)  # set once a run or sweep has a folder to resume from
         print("qhep: interrupted" + (f"; resume with: qhep resume {folder}" if folder else ""), file=sys.stderr)
         return 130
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _run(args) -> int:

@@ -272,3 +272,20 @@ def test_dry_run_submits_nothing_and_estimates_qpu_time(tmp_path, capsys, lhco_f
     # default qae: 4 qubits x 5 layers of Rot = 60 weights, Adam with parameter shift: (2 x 60 + 1) bindings per event
     # 9765 bindings per job at 1024 shots: a 128-event step (15,488 bindings) takes 2 jobs, the 72-event one 1
     assert training["steps"] == 20 * 2 and training["bindings"] == 20 * 200 * 121 and training["jobs"] == 20 * 3
+
+
+def test_exact_noisy_aer_is_the_limit_of_its_shots():
+    """Exact mode transpiles the same measured circuit (same layout, so the same qubits' errors) and applies the
+    device's readout errors, which Aer leaves out of saved probabilities: shots converge to it."""
+    circuit = QAECircuit(4, 2, 1, "ry", "ring")
+    x, params = np.random.default_rng(2).uniform(0, 0.6, (8, 4)), np.zeros(circuit.param_shape)
+    exact_engine = AerBackend(shots=None, noise="fake:FakeManilaV2").engine(circuit)
+    sampled_engine = AerBackend(shots=100_000, noise="fake:FakeManilaV2", seed=1).engine(circuit)
+    want = exact_engine.fidelity(torch.tensor(x), torch.tensor(params)).numpy()
+    got = sampled_engine.fidelity(torch.tensor(x), torch.tensor(params)).numpy()
+    assert exact_engine.main.physical_qubits == sampled_engine.main.physical_qubits
+    assert (np.abs(got - want) < 5 * np.sqrt(want * (1 - want) / 100_000)).all()
+    exact_engine.runner.readout = {}  # without the readout errors the exact value is far off the sampled one
+    exact_engine._compiled.clear()
+    gate_noise_only = exact_engine.fidelity(torch.tensor(x), torch.tensor(params)).numpy()
+    assert (gate_noise_only - got > 0.01).all()

@@ -101,3 +101,23 @@ def test_resume_refuses_what_is_not_a_run(tmp_path, capsys):
     (tmp_path / "run.json").write_text("{}")
     code, _, err = run(capsys, "resume", tmp_path)
     assert code == 2 and "not a qhep run file" in err and err.count("\n") == 1
+
+
+def test_sigterm_stops_a_run_with_the_resume_hint(tmp_path, lhco_file):
+    """A batch system's SIGTERM is an interruption like Ctrl-C: exit 130 and the folder to resume."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "qhep", "run", "task=lhco", "method=qae", "method.epochs=5000",
+               f"task.data.path={lhco_file}", "task.region=all", f"results_dir={tmp_path}", "progress=false"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.rglob("run.json")) and time.monotonic() < deadline:  # it is training now
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    (run_file,) = tmp_path.rglob("run.json")
+    assert process.returncode == 130
+    assert err.strip().splitlines()[-1] == f"qhep: interrupted; resume with: qhep resume {run_file.parent}"

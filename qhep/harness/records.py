@@ -10,7 +10,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from qhep.errors import DataError
+from qhep.errors import DataError, QhepError
 
 SCHEMA = "qhep.result/1"
 RECORD_FILE = "result.json"
@@ -59,6 +59,17 @@ def write_json_atomic(data: dict, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_state(path: Path, kind: str, schema: str) -> dict:
+    """A JSON file that qhep wrote (a run's or a sweep's state), or one line saying what is wrong with it."""
+    try:
+        state = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise QhepError(f"{path}: not a readable {kind} file ({exc})") from None
+    if not isinstance(state, dict) or state.get("schema") != schema:
+        raise QhepError(f"{path}: not a qhep {kind} file (schema {schema!r} expected)")
+    return state
 
 
 def load_records(results_dir: str | Path) -> list[dict]:

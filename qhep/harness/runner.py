@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from qhep import __version__
 from qhep.errors import Interrupted, QhepError
 from qhep.harness.metrics import downsample_curve, evaluate, roc
-from qhep.harness.records import RECORD_FILE, SCHEMA, environment, write_json_atomic
+from qhep.harness.records import RECORD_FILE, SCHEMA, environment, read_state, write_json_atomic
 from qhep.harness.reduction import reduce_inputs
 from qhep.harness.subsample import check_test_events, stratified_subsample
 from qhep.methods import METHODS
@@ -116,14 +116,7 @@ def start(cfg: DictConfig, overrides: list[str], run_id: str | None = None, run_
 
 
 def read_run_state(run_dir: Path) -> dict:
-    path = Path(run_dir) / RUN_FILE
-    try:
-        state = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise QhepError(f"{path}: not a readable run file ({exc})") from None
-    if not isinstance(state, dict) or state.get("schema") != RUN_SCHEMA:
-        raise QhepError(f"{path}: not a qhep run file (schema {RUN_SCHEMA!r} expected)")
-    return state
+    return read_state(Path(run_dir) / RUN_FILE, "run", RUN_SCHEMA)
 
 
 def check_same_config(cfg: DictConfig, stored: dict, where: Path) -> None:

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from qhep.config import compose_run, group_options
 from qhep.errors import Interrupted, QhepError
-from qhep.harness.records import RECORD_FILE, write_json_atomic
+from qhep.harness.records import RECORD_FILE, read_state, write_json_atomic
 from qhep.harness.runner import (RUN_FILE, Started, check_same_config, fit, finish, is_quantum, load_inputs,
                                  new_method, read_run_state, run_label, scoring_backend, start)
 from qhep.progress import progress_bar
@@ -156,14 +156,7 @@ def run_sweep(overrides: list[str]) -> tuple[Path, dict, list[dict]]:
 
 
 def read_sweep(sweep_dir: Path) -> dict:
-    path = Path(sweep_dir) / SWEEP_FILE
-    try:
-        state = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise QhepError(f"{path}: not a readable sweep file ({exc})") from None
-    if not isinstance(state, dict) or state.get("schema") != SWEEP_SCHEMA:
-        raise QhepError(f"{path}: not a qhep sweep file (schema {SWEEP_SCHEMA!r} expected)")
-    return state
+    return read_state(Path(sweep_dir) / SWEEP_FILE, "sweep", SWEEP_SCHEMA)
 
 
 def resume_sweep(sweep_dir: Path) -> tuple[dict, list[dict]]:

@@ -50,7 +50,9 @@ class AerBackend:
     readout: str = "trash"  # or swap_test
     optimization_level: int = 1
     max_bindings_per_job: int = 100_000
-    max_executions_per_job: int = 10_000_000  # shots x bindings per job
+    # shots x bindings per job: Aer keeps a job's samples in memory (8M shots ~ +0.6 GB), and in-process jobs
+    # cost nothing to split, so smaller than a device's limit
+    max_executions_per_job: int = 1_000_000
     seed: int = 0
     journal: str | None = None  # directory of the job journal (resume without resubmitting)
 

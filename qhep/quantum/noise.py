@@ -89,4 +89,4 @@ class _DeviceView(BackendV2):
         return Options()
 
     def run(self, run_input, **options):
-        raise NotImplementedError("a noise-model view of a device runs nothing")
+        raise TypeError("a noise-model view of a device runs nothing: it only carries the scaled Target")

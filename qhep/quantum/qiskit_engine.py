@@ -35,11 +35,14 @@ EXECUTION_MODES = ("auto", "job", "batch", "session")
 
 def frequencies(bit_array) -> np.ndarray:
     """Outcome frequencies (bindings, 2**m) of a sampled m-bit register; outcome index = sum_i bit_i 2**i."""
-    bits = bit_array.to_bool_array(order="little").reshape(-1, bit_array.num_shots, bit_array.num_bits)
-    outcome = bits.astype(np.int64) @ (1 << np.arange(bit_array.num_bits, dtype=np.int64))
+    packed = bit_array.array.reshape(-1, bit_array.num_shots, bit_array.array.shape[-1])
+    outcome = np.zeros(packed.shape[:2], dtype=np.int64)
+    for byte in range(packed.shape[-1]):  # bytes are big-endian: the last one holds bits 0-7
+        outcome = (outcome << 8) | packed[..., byte]
     size = 2**bit_array.num_bits
-    flat = (np.arange(len(bits))[:, None] * size + outcome).reshape(-1)
-    return np.bincount(flat, minlength=len(bits) * size).reshape(len(bits), size) / bit_array.num_shots
+    outcome += np.arange(len(packed))[:, None] * size  # one bincount for every binding at once
+    return np.bincount(outcome.reshape(-1), minlength=len(packed) * size).reshape(len(packed), size) / \
+        bit_array.num_shots
 
 
 class SamplerRunner:
@@ -50,6 +53,7 @@ class SamplerRunner:
         self.target = target if target is not None else backend.target
         self._make_sampler = make_sampler  # (seed, mode) -> sampler
         self._retrieve = retrieve  # job id -> job (a service's), or None: the in-process table
+        self.local = retrieve is None  # jobs run in this process (Aer, or Runtime's local testing mode)
         self.max_shots = _config_value(backend, "max_shots")
         self.mode = None  # an open Runtime Session or Batch that jobs go to
 
@@ -86,19 +90,23 @@ class RuntimeSamplerRunner(SamplerRunner):
 
 
 class ExactAerRunner:
-    """AerSimulator probabilities (statevector, or density matrix with noise): the shots -> infinity limit."""
+    """AerSimulator probabilities (statevector, or density matrix with noise): the shots -> infinity limit of the
+    sampler. Aer applies a noise model's readout errors to sampled measurements only, so they are applied here to
+    the saved probabilities: the exact line of a noisy study is then the limit its sampled points approach."""
 
     shots = None
     max_shots = None
+    local = True
 
-    def __init__(self, name: str, simulator, target, device=None):
+    def __init__(self, name: str, simulator, target, device=None, noise_model=None):
         self.name, self.target, self.simulator = name, target, simulator
         self.backend = device or simulator  # the device whose noise is simulated, if any: what figures name
+        self.readout = readout_confusion(noise_model)
 
     def submit(self, pubs: list, seed: int):
         binds = [{p: values[:, i].tolist() for i, p in enumerate(isa.parameters)} for isa, values in pubs]
         job = self.simulator.run([isa for isa, _ in pubs], parameter_binds=binds, seed_simulator=seed)
-        job.pub_shapes = [(len(values), 2 ** _saved_width(isa)) for isa, values in pubs]
+        job.pub_shapes = [(len(values), _saved_qubits(isa)) for isa, values in pubs]
         _LOCAL_JOBS[job.job_id()] = job
         return job
 
@@ -107,18 +115,45 @@ class ExactAerRunner:
 
     def collect(self, job) -> list[np.ndarray]:
         result, out, i = job.result(), [], 0
-        for bindings, outcomes in job.pub_shapes:
-            block = np.zeros((bindings, outcomes))
+        for bindings, qubits in job.pub_shapes:
+            block = np.zeros((bindings, 2 ** len(qubits)))
             for row in block:  # Aer leaves off trailing zero probabilities
                 saved = result.data(i)["probabilities"]
                 row[: len(saved)] = saved
                 i += 1
-            out.append(block)
+            out.append(self._misread(block, qubits))
         return out
 
+    def _misread(self, probabilities: np.ndarray, qubits: list[int]) -> np.ndarray:
+        """Outcome probabilities after each qubit's readout confusion P(read j | state i)."""
+        m = len(qubits)
+        p = probabilities.reshape((len(probabilities),) + (2,) * m)
+        for bit, qubit in enumerate(qubits):
+            confusion = self.readout.get(qubit, self.readout.get(None))
+            if confusion is not None:
+                axis = m - bit  # outcome index = sum_i bit_i 2**i: axis 1 holds the most significant bit
+                p = np.moveaxis(np.tensordot(p, confusion, axes=([axis], [0])), -1, axis)
+        return p.reshape(len(probabilities), -1)
 
-def _saved_width(isa) -> int:
-    return next(inst.operation.num_qubits for inst in isa.data if inst.operation.name == "save_probabilities")
+
+def _saved_qubits(isa) -> list[int]:
+    """The physical qubits whose probabilities the circuit saves, bit 0 first."""
+    inst = next(inst for inst in isa.data if inst.operation.name == "save_probabilities")
+    return [isa.find_bit(q).index for q in inst.qubits]
+
+
+def readout_confusion(noise_model) -> dict:
+    """Physical qubit (None: every qubit) -> its readout confusion matrix, from an Aer noise model."""
+    confusion = {}
+    for error in (noise_model.to_dict()["errors"] if noise_model is not None else []):
+        if error["type"] != "roerror":
+            continue
+        matrix = np.asarray(error["probabilities"], dtype=float)
+        if matrix.shape != (2, 2):
+            raise QhepError("correlated multi-qubit readout errors are not supported with backend.shots=null")
+        for qubits in error.get("gate_qubits") or [(None,)]:
+            confusion[qubits[0]] = matrix
+    return confusion
 
 
 @dataclass
@@ -167,14 +202,18 @@ class QiskitEngine:
                 raise QhepError(f"backend {self.name}: the {tag} circuit needs {width} qubits, the device has "
                                 f"{available}")
             circuit = circuit.copy()
-            if self.runner.shots is not None:
-                add_readout(circuit, readout_qubits)
+            add_readout(circuit, readout_qubits)
             manager = generate_preset_pass_manager(optimization_level=self.optimization_level,
                                                    target=self.runner.target, seed_transpiler=self.seed)
             isa = manager.run(circuit)
             physical = list(isa.layout.final_index_layout()) if isa.layout else list(range(width))
-            if self.runner.shots is None:  # exact: Aer saves the readout qubits' probabilities instead
-                isa.save_probabilities([physical[q] for q in readout_qubits])
+            if self.runner.shots is None:
+                # Exact: the same transpiled circuit (layout, routing, gates) as with shots, its measurements
+                # replaced by saving the probabilities of the very qubits they read, in readout-bit order.
+                measured = {isa.find_bit(inst.clbits[0]).index: isa.find_bit(inst.qubits[0]).index
+                            for inst in isa.data if inst.operation.name == "measure"}
+                isa.remove_final_measurements()
+                isa.save_probabilities([measured[bit] for bit in range(len(readout_qubits))])
             column = {name: i for i, name in enumerate(self.program.parameter_names())}
             self._compiled[tag] = Compiled(tag, isa, np.array([column[p.name] for p in isa.parameters], dtype=int),
                                            physical)
@@ -236,7 +275,19 @@ class QiskitEngine:
         keys = [self._key([(items[i][0].tag, v) for i, v in spec]) for spec in jobs_spec]
         results: list = [None] * len(jobs_spec)
         jobs: list = [None] * len(jobs_spec)
-        for n, (spec, key) in enumerate(zip(jobs_spec, keys)):  # submit everything first, so jobs queue together
+        def complete(n: int) -> None:
+            job, jobs[n] = jobs[n], None
+            outcome = self._collect(job, keys[n])
+            results[n] = [items[i][2](freq) for (i, _), freq in zip(jobs_spec[n], outcome)]
+            if self.journal:
+                self.journal.record_done(keys[n], job.job_id(), results[n])
+            # A collected local job is never fetched again (its result is journaled): free it, or a training
+            # run on a simulator would keep every step's job and result alive.
+            _LOCAL_JOBS.pop(job.job_id(), None)
+
+        # A remote backend gets every job before any is waited on, so they queue together; an in-process simulator
+        # has no queue, and each job is collected at once so that one job's samples are held at a time.
+        for n, (spec, key) in enumerate(zip(jobs_spec, keys)):
             if self.journal and key in self.journal.finished:
                 results[n] = [np.asarray(r, dtype=float) for r in self.journal.finished[key]["results"]]
                 self._stats["results_from_journal"] += 1
@@ -258,15 +309,11 @@ class QiskitEngine:
             self._stats["job_ids"].append(job_id)
             for hook in self.on_submit:
                 hook(job_id)
+            if self.runner.local:
+                complete(n)
         for n, job in enumerate(jobs):
             if job is not None:
-                outcome = self._collect(job, keys[n])
-                results[n] = [items[i][2](freq) for (i, _), freq in zip(jobs_spec[n], outcome)]
-                if self.journal:
-                    self.journal.record_done(keys[n], job.job_id(), results[n])
-                # A collected local job is never fetched again (its result is journaled): free it, or a training
-                # run on a simulator would keep every step's job and result alive.
-                _LOCAL_JOBS.pop(job.job_id(), None)
+                complete(n)
         self._stats["bindings"] += sum(len(v) for _, v in chunks)
         self._stats["pubs"] += len(chunks)
         self._stats["seconds"] += time.perf_counter() - tic
@@ -446,7 +493,7 @@ def aer_engine(circuit: QAECircuit, settings) -> QiskitEngine:
     simulator = AerSimulator(method=method, noise_model=noise_model, **threads)
     target = device.target if device is not None else simulator.target  # noisy runs use the device's gates
     if settings.shots is None:
-        runner = ExactAerRunner(settings.name, simulator, target, device)
+        runner = ExactAerRunner(settings.name, simulator, target, device, noise_model)
     else:
         backend_options = {"method": method, **threads, **({"noise_model": noise_model} if noise_model else {})}
         runner = SamplerRunner(settings.name, device or simulator,
