@@ -3,8 +3,8 @@
 A journal is a JSON-lines file in the run directory: one line when a job is submitted (its id, before anything
 waits on it) and one when its result is in, or when it failed for good (a rerun submits that work afresh).
 A rerun with the same journal takes finished results from it and collects jobs that were submitted but never
-read by their id, so an interrupted run resubmits nothing it had already sent. Each line is written with a single O_APPEND write and fsynced: a crash leaves at most a truncated
-last line, which reading skips.
+read by their id, so an interrupted run resubmits nothing it had already sent. Each line is written with a
+single O_APPEND write and fsynced: a crash leaves at most a truncated last line, which reading skips.
 """
 from __future__ import annotations
 

@@ -261,20 +261,12 @@ class QiskitEngine:
         """Execute [(compiled, rows, reduce)]: rows of full values (x..., theta...) bound to the compiled circuit,
         reduce(frequencies) -> one result per binding. Bindings are packed into as few jobs as the limits allow
         (several PUBs per job); finished jobs come from the journal, submitted ones are collected by id."""
-        size = self.bindings_per_job()
-        chunks = []  # (item index, values), each at most one job's worth
-        for index, (compiled, rows, _) in enumerate(items):
-            values = np.asarray(rows, dtype=float)[:, compiled.columns]
-            chunks += [(index, values[i : i + size]) for i in range(0, len(values), size)]
-        jobs_spec: list[list] = []
-        for chunk in chunks:
-            if not jobs_spec or sum(len(v) for _, v in jobs_spec[-1]) + len(chunk[1]) > size:
-                jobs_spec.append([])
-            jobs_spec[-1].append(chunk)
+        jobs_spec = self._pack(items)
         tic = time.perf_counter()
         keys = [self._key([(items[i][0].tag, v) for i, v in spec]) for spec in jobs_spec]
         results: list = [None] * len(jobs_spec)
         jobs: list = [None] * len(jobs_spec)
+
         def complete(n: int) -> None:
             job, jobs[n] = jobs[n], None
             outcome = self._collect(job, keys[n])
@@ -314,14 +306,27 @@ class QiskitEngine:
         for n, job in enumerate(jobs):
             if job is not None:
                 complete(n)
-        self._stats["bindings"] += sum(len(v) for _, v in chunks)
-        self._stats["pubs"] += len(chunks)
+        self._stats["bindings"] += sum(len(v) for spec in jobs_spec for _, v in spec)
+        self._stats["pubs"] += sum(map(len, jobs_spec))
         self._stats["seconds"] += time.perf_counter() - tic
         per_item: list[list] = [[] for _ in items]
         for spec, result in zip(jobs_spec, results):
             for (i, _), part in zip(spec, result):
                 per_item[i].append(part)
         return [np.concatenate(parts) for parts in per_item]
+
+    def _pack(self, items: list) -> list[list]:
+        """Jobs as lists of (item index, values): each item's bound rows cut to at most one job's worth of
+        bindings, then consecutive pieces packed together (several PUBs per job) up to that limit."""
+        size = self.bindings_per_job()
+        jobs: list[list] = []
+        for index, (compiled, rows, _) in enumerate(items):
+            values = np.asarray(rows, dtype=float)[:, compiled.columns]
+            for piece in (values[i : i + size] for i in range(0, len(values), size)):
+                if not jobs or sum(len(v) for _, v in jobs[-1]) + len(piece) > size:
+                    jobs.append([])
+                jobs[-1].append((index, piece))
+        return jobs
 
     def _retry(self, fn):
         return with_retries(fn, attempts=self.retries, base_delay=self.retry_delay, sleep=self.sleep)
