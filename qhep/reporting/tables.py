@@ -10,6 +10,7 @@ COLUMNS = [  # header, getter
     ("backend", lambda r: r["backend"] or "-"),
     ("shots", lambda r: _shots(r)),
     ("noise", lambda r: _noise(r)),
+    ("training", lambda r: _training(r)),
     ("seed", lambda r: str(r["seed"])),
     ("AUC", lambda r: _num(r["metrics"]["auc"], ".4f")),
     ("1/eB@0.3", lambda r: _num(r["metrics"]["rejection_at_eps_s_0.3"], ".1f")),
@@ -55,6 +56,15 @@ def _noise(record: dict) -> str:
     return "-"
 
 
+def _training(record: dict) -> str:
+    """The optimizer, and where the model was trained when that is not the scoring backend (`adam@fast`)."""
+    method = (record.get("config") or {}).get("method") or {}
+    if "optimizer" not in method:
+        return "-"
+    return method["optimizer"] + (f"@{method['train_backend']}" if method.get("train_backend") else "")
+
+
+TEXT_COLUMNS = ("task", "method", "backend", "noise", "training")
 # Sweep axes that the standard columns already show
 SHOWN = ("task", "method", "backend", "seed", "backend.shots", "backend.noise", "backend.noise_scale")
 
@@ -65,7 +75,7 @@ def records_table(records: list[dict], title: str, axes: list[str] = ()) -> Tabl
     columns = [(key.rpartition(".")[2], lambda r, k=key: _cell(r["sweep"]["point"].get(k)))
                for key in axes if key not in SHOWN] + COLUMNS
     for header, _ in columns:
-        table.add_column(header, justify="left" if header in ("task", "method", "backend", "noise") else "right")
+        table.add_column(header, justify="left" if header in TEXT_COLUMNS else "right")
     for record in records:
         table.add_row(*(get(record) for _, get in columns))
     return table
