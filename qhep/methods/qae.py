@@ -6,9 +6,8 @@ anomaly score is 1 - trash fidelity. The backend that runs the circuit is the ru
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -124,15 +123,14 @@ class QuantumAutoencoder(AnomalyDetector):
         """What training on n_train events (when it runs on this backend) and scoring n_test events would submit,
         without submitting anything: transpiled-circuit figures, bindings, jobs, shots, estimated QPU time."""
         c = self.config
-        self.circuit = QAECircuit(n_features, c.n_trash, c.n_layers, c.rotation, c.entangler, c.encoding)
-        engine = self.backend.engine(self.circuit)
+        circuit = QAECircuit(n_features, c.n_trash, c.n_layers, c.rotation, c.entangler, c.encoding)
+        engine = self.backend.engine(circuit)
         if not hasattr(engine, "plan"):
             raise QhepError(f"backend {self.backend.name} runs locally and exactly; dry runs are for Qiskit backends")
         report = {**engine.circuit_figures(), "scoring": engine.plan(n_test)}
         if n_train and not c.train_backend:
-            batches = [c.batch_size] * (n_train // c.batch_size) + ([n_train % c.batch_size] if n_train % c.batch_size
-                                                                     else [])
-            per_event = 2 if c.optimizer == "spsa" else 2 * self.circuit.n_params + 1  # SPSA, or parameter shift
+            batches = [min(c.batch_size, n_train - start) for start in range(0, n_train, c.batch_size)]
+            per_event = 2 if c.optimizer == "spsa" else 2 * circuit.n_params + 1  # SPSA, or parameter shift
             metric = len(engine.metric_layers()) if c.optimizer == "qng" else 0  # one PUB per layer, own job
             per_step = [b * per_event + metric * min(b, c.qng_metric_events) for b in batches]
             jobs = sum(-(-n // engine.bindings_per_job()) + (c.optimizer == "qng") for n in per_step)
