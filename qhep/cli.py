@@ -7,7 +7,8 @@ import sys
 import threading
 from pathlib import Path
 
-from qhep.errors import QhepError
+from qhep.errors import QhepError, describe_os_error
+from qhep.text import one_line
 
 USAGE_EXAMPLES = """examples:
   qhep run task=lhco method=qae
@@ -59,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         return {"run": _run, "sweep": _sweep, "resume": _resume, "list": _list, "generate": _generate,
                 "leaderboard": _leaderboard, "data": _data}[args.command](args)
     except QhepError as exc:
-        print(f"qhep: error: {exc}", file=sys.stderr)
+        print(f"qhep: error: {one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # what the operating system refused (a full or read-only disk, a permission)
+        print(f"qhep: error: {one_line(describe_os_error(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         folder = getattr(exc, "folder", None)  # set once a run or sweep has a folder to resume from
@@ -137,11 +141,18 @@ def _list(args) -> int:
         table.add_row("task", name, load_card(name)["title"])
     for name, (estimator, _) in METHODS.items():
         kind = "quantum method" if estimator.quantum else "method"
-        table.add_row(kind, name, (sys.modules[estimator.__module__].__doc__ or "").strip().splitlines()[0])
+        table.add_row(kind, name, _first_sentence(sys.modules[estimator.__module__].__doc__))
     for name, backend in BACKENDS.items():
-        table.add_row("backend", name, (type(backend).__doc__ or "").strip().splitlines()[0])
+        table.add_row("backend", name, _first_sentence(type(backend).__doc__))
     Console().print(table)
     return 0
+
+
+def _first_sentence(doc: str | None) -> str:
+    """The first sentence of a docstring, whole, however its lines wrap."""
+    text = " ".join((doc or "").strip().split("\n\n")[0].split())
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
 
 
 def _generate(args) -> int:
@@ -178,15 +189,26 @@ def _generate(args) -> int:
 
 
 def _leaderboard(args) -> int:
-    from qhep.harness.records import load_records
-    from qhep.reporting.tables import print_leaderboard
+    from qhep.harness.records import load_records, unfinished_runs
+    from qhep.reporting.tables import print_leaderboard, print_unfinished
+    from qhep.tasks import TASKS
 
+    if args.task is not None and args.task not in TASKS:
+        raise QhepError(f"leaderboard --task: unknown task {args.task!r}; choose one of: {', '.join(TASKS)}")
+    if not Path(args.results).is_dir():
+        raise QhepError(f"{args.results}: no such results folder")
     records = load_records(args.results)
-    if not records:
+    unfinished = [r for r in unfinished_runs(args.results) if args.task in (None, r["task"])]
+    if args.sweep is not None:
+        if not print_leaderboard(records, args.task, args.sweep):
+            raise QhepError(f"no records of sweep {args.sweep!r} under {args.results}/")
+        return 0
+    if not records and not unfinished:
         print(f"no result records under {args.results}/ yet: run `qhep run task=lhco method=qae` first")
         return 0
-    if not print_leaderboard(records, args.task, args.sweep) and args.sweep:
-        print(f"no records of sweep {args.sweep} under {args.results}/")
+    print_leaderboard(records, args.task)
+    if unfinished:
+        print_unfinished(unfinished)
     return 0
 
 

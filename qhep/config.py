@@ -18,7 +18,9 @@ from qhep.errors import QhepError
 from qhep.harness.reduction import ReductionConfig
 from qhep.methods import METHODS
 from qhep.quantum.backends import BACKENDS
+from qhep.settings import SEED, Flag, Number, Text, declared, problems, setting
 from qhep.tasks import TASKS, load_card
+from qhep.tasks.settings import TASK_SETTINGS, is_task_setting, task_problems
 
 DEFAULTS = {"task": "lhco", "method": "qae", "backend": "fast"}
 
@@ -29,14 +31,16 @@ class RunConfig:
     task: Any = MISSING
     method: Any = MISSING
     backend: Any = MISSING
-    seed: int = 0
+    seed: int = setting(0, SEED)
     reduction: ReductionConfig = field(default_factory=ReductionConfig)
-    results_dir: str = "results"
-    min_background: int = 25  # background events that must pass for a SIC value to count
-    plots: bool = True
-    progress: bool = True
-    dry_run: bool = False  # Qiskit backends: print what scoring would submit (circuits, shots, QPU time) and stop
-    test_events: int | None = None  # score a seeded, stratified subsample of the test set (bounds QPU time)
+    results_dir: str = setting("results", Text())
+    min_background: int = setting(25, Number(int, ge=1))  # background events that must pass for a SIC to count
+    plots: bool = setting(True, Flag())
+    progress: bool = setting(True, Flag())
+    # backends that submit jobs: print what training and scoring would submit (circuits, shots, QPU time), stop
+    dry_run: bool = setting(False, Flag())
+    # score a seeded, stratified subsample of the test set (bounds QPU time); null: all
+    test_events: int | None = setting(None, Number(int, ge=2, optional=True))
 
 
 def group_options() -> dict[str, list[str]]:
@@ -56,23 +60,82 @@ def _register() -> None:
 
 
 def compose_run(overrides: list[str]) -> DictConfig:
-    """The resolved run configuration for `key=value` overrides, or a QhepError that says what is wrong."""
+    """The resolved run configuration for `key=value` overrides, or a QhepError that says what is wrong.
+
+    Every value is checked against its declaration before this returns, so nothing downstream (a folder, a
+    loaded file, a job) happens for a configuration that is not valid."""
     _register()
     choices = dict(DEFAULTS)
     for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise QhepError(f"expected key=value, got {item!r}")
+        key, value = _literal(item)
         if key in choices:
             if value not in group_options()[key]:
                 raise QhepError(f"unknown {key} {value!r}; choose one of: {', '.join(group_options()[key])}")
             choices[key] = value
     try:
-        return _compose(overrides)
+        cfg = _compose(overrides)
     except QhepError:
         raise
     except Exception as exc:  # Hydra/OmegaConf errors: turn into one line naming the key and what is valid
         raise QhepError(_explain(exc, overrides, choices)) from None
+    for key in (item.partition("=")[0] for item in overrides):
+        group, _, rest = key.partition(".")
+        if group == "task" and rest and not is_task_setting(cfg.task.name, rest):
+            raise QhepError(f"task.{rest} describes the task and is not a setting; the settings of task "
+                            f"{cfg.task.name}: {', '.join(TASK_SETTINGS[cfg.task.name])}")
+    found = config_problems(cfg) or pairing_problems(cfg, overrides)
+    if found:
+        raise QhepError(found[0])
+    return cfg
+
+
+def _literal(item: str) -> tuple[str, str]:
+    """(key, value) of a plain `key=value` override. Values are literals: an interpolation such as
+    ${oc.env:QISKIT_IBM_TOKEN} would read the environment (a token) into errors and records, and Hydra's
+    +key / ++key / ~key would add or delete settings that no declaration checks."""
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise QhepError(f"expected key=value, got {item!r}")
+    if key[0] in "+~" or "@" in key:
+        raise QhepError(f"{key}: settings are set with key=value; adding (+), deleting (~) or repackaging (@) "
+                        "settings is not supported")
+    if "${" in value:
+        raise QhepError(f"{key}: values are literals; interpolations (${{...}}) are not read")
+    if key.partition(".")[0] in DEFAULTS and key.endswith(".name") and key.count(".") == 1:
+        group = key.partition(".")[0]
+        raise QhepError(f"{key} is chosen with {group}=<name> (one of: {', '.join(group_options()[group])})")
+    return key, value
+
+
+def config_problems(cfg: DictConfig) -> list[str]:
+    """Every setting against its declared check: the run's, the reduction's, the method's, the backend's, the
+    task's."""
+    values = OmegaConf.to_container(cfg, resolve=False)
+    method_class, method_settings = METHODS[values["method"]["name"]]
+    found = (problems(values, declared(RunConfig), "") + problems(values["reduction"], declared(ReductionConfig),
+                                                                 "reduction")
+             + problems(values["method"], declared(method_settings), "method")
+             + problems(values["backend"], declared(type(BACKENDS[values["backend"]["name"]])), "backend")
+             + task_problems(values["task"]))
+    return found or method_class.settings_problems(OmegaConf.to_object(cfg.method),
+                                                   type(BACKENDS[values["backend"]["name"]]))
+
+
+def pairing_problems(cfg: DictConfig, overrides: list[str]) -> list[str]:
+    """Settings that are each valid but do not go together."""
+    method = METHODS[cfg.method.name][0]
+    backend = type(BACKENDS[cfg.backend.name])
+    chose_backend = [o for o in overrides if o.partition("=")[0].partition(".")[0] == "backend"]
+    if not method.quantum and chose_backend:
+        return [f"method {cfg.method.name} is classical and runs on no quantum backend: {chose_backend[0]} "
+                "would be ignored; leave the backend out"]
+    if cfg.dry_run and not method.quantum:
+        return [f"dry_run=true prices quantum jobs; method {cfg.method.name} is classical: there is nothing to price"]
+    if cfg.dry_run and not backend.submits_jobs:
+        pricing = ", ".join(name for name, b in BACKENDS.items() if b.submits_jobs)
+        return [f"dry_run=true prices jobs on shot-based or remote backends ({pricing}); backend {cfg.backend.name} "
+                "runs locally and exactly: there is nothing to price"]
+    return []
 
 
 def _compose(overrides: list[str]) -> DictConfig:

@@ -128,8 +128,10 @@ def test_qng_on_a_fake_device_measures_its_metric_there():
 
 
 def test_unknown_execution_mode_is_one_clear_error():
-    with pytest.raises(QhepError, match="backend.execution"):
-        FakeDeviceBackend(execution="sessions").engine(QAECircuit(4, 2, 1))
+    from qhep.config import compose_run
+
+    with pytest.raises(QhepError, match="backend.execution: choose one of: auto, job, batch, session"):
+        compose_run(["backend=fake", "backend.execution=sessions"])
 
 
 def test_cli_runs_ibm_end_to_end_in_local_testing_mode(tmp_path, capsys, monkeypatch, lhco_file):

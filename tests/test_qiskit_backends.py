@@ -237,8 +237,12 @@ def test_qae_trains_through_exact_aer_as_through_fast():
     histories = [QuantumAutoencoder(config, seed=1, backend=b, progress=False).fit(X).history
                  for b in (FastBackend(), AerBackend(shots=None))]
     assert abs(histories[0][0] - histories[1][0]) < 1e-8
-    with pytest.raises(QhepError, match="train_backend"):
-        QuantumAutoencoder(QAEConfig(train_backend="nope"))
+    from qhep.config import compose_run
+
+    with pytest.raises(QhepError, match="method.train_backend: choose one of"):
+        compose_run(["method.train_backend=nope"])
+    with pytest.raises(QhepError, match="method.qng_approx=full: this backend computes the block-diag or diag"):
+        compose_run(["backend=aer", "method.optimizer=qng", "method.qng_approx=full"])
     with pytest.raises(QhepError, match="block-diag"):  # the full metric needs Hadamard tests
         QuantumAutoencoder(QAEConfig(n_layers=1, epochs=1, optimizer="qng", qng_approx="full"),
                            backend=AerBackend(shots=None), progress=False).fit(X)

@@ -38,5 +38,7 @@ def test_select_by_name_and_errors():
         reduce_inputs(TRAIN, TEST, NAMES, ReductionConfig("select", features=["z"]), False, 0)
     with pytest.raises(QhepError, match="n_components"):
         reduce_inputs(TRAIN, TEST, NAMES, ReductionConfig("pca", 9), False, 0)
-    with pytest.raises(QhepError, match="reduction.method"):
-        reduce_inputs(TRAIN, TEST, NAMES, ReductionConfig("umap"), False, 0)
+    from qhep.config import compose_run
+
+    with pytest.raises(QhepError, match="reduction.method: choose one of: auto, none, pca, select"):
+        compose_run(["reduction.method=umap"])

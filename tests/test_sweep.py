@@ -111,8 +111,8 @@ def test_sweep_trains_once_and_scores_every_point(tmp_path, capsys, lhco_file, f
     assert code == 0 and [line for line in board.splitlines() if " qae " in line] == lines
     code, board, _ = run(capsys, "leaderboard", "--results", tmp_path)
     assert code == 0 and "5 run(s)" in board  # the sweep's points are runs like any other
-    code, board, _ = run(capsys, "leaderboard", "--results", tmp_path, "--sweep", "nope")
-    assert code == 0 and "no records of sweep nope" in board
+    code, _, err = run(capsys, "leaderboard", "--results", tmp_path, "--sweep", "nope")
+    assert code == 2 and "no records of sweep 'nope'" in err
 
 
 def test_interrupted_sweep_resumes_its_unfinished_points(tmp_path, capsys, lhco_file, fits, monkeypatch):
@@ -154,7 +154,7 @@ def test_interrupted_sweep_resumes_its_unfinished_points(tmp_path, capsys, lhco_
 def test_bad_sweep_points_stop_before_anything_runs(tmp_path, capsys):
     for args, message in ((["task=lhco"], "needs at least one axis: give a setting several comma-separated values"),
                           (["backend=aer", "backend.noise_scale=1,-1", "backend.noise=fake:FakeManilaV2"],
-                           "finite number >= 0"),
+                           "backend.noise_scale: must be >= 0"),
                           (["backend=aer", "backend.shots=100,many"], "invalid value 'many' for backend.shots"),
                           (["backend=aer", "backend.shots=1,2", "dry_run=true"], "dry_run=true is for qhep run"),
                           (["backend=aer", "backend.shots=1,2", "backend.journal=x"], "backend.journal")):

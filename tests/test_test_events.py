@@ -33,5 +33,4 @@ def test_run_scores_the_subsample_and_records_it(tmp_path, capsys, lhco_file):
     capsys.readouterr()
     code = main([*args[:-1], "test_events=0", f"results_dir={tmp_path / 'bad'}"])
     err = capsys.readouterr().err
-    assert code == 2 and err.strip() == "qhep: error: test_events must be null (the whole test set) or at least 2 " \
-                                        "events, got 0" and not (tmp_path / "bad").exists()
+    assert code == 2 and err.strip() == "qhep: error: invalid value 0 for test_events: must be >= 2" and not (tmp_path / "bad").exists()

@@ -386,9 +386,11 @@ def test_cli_reads_background_and_signal_files(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("task.features=[mass,width]", "task.features: unknown ['width']; choose from: mass, pt, tau21, tau32, n_constituents"),
-    ("task.representation=image", "task.representation: unknown 'image'; choose one of: high_level, constituents"),
-    ("task.data.max_jets=0", "task.data.max_jets must be a positive integer or null"),
+    ("task.features=[mass,width]", "invalid value ['mass', 'width'] for task.features: item 'width': choose one "
+                                   "of: mass, pt, tau21, tau32, n_constituents"),
+    ("task.representation=image", "invalid value 'image' for task.representation: choose one of: high_level, "
+                                  "constituents"),
+    ("task.data.max_jets=0", "invalid value 0 for task.data.max_jets: must be >= 1"),
 ])
 def test_cli_bad_task_settings(tmp_path, capsys, override, message):
     code = main(["run", "task=top", override, f"results_dir={tmp_path}"])

@@ -6,7 +6,7 @@ on the training set alone and recorded in the result.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.decomposition import PCA
@@ -14,22 +14,21 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from qhep.errors import QhepError
+from qhep.settings import Choice, ListOf, Number, Text, setting
 
 REDUCTIONS = ("auto", "none", "pca", "select")
 
 
 @dataclass
 class ReductionConfig:
-    method: str = "auto"
-    n_components: int = 8
-    features: list[str] = field(default_factory=list)  # for method=select
+    method: str = setting("auto", Choice(REDUCTIONS))
+    n_components: int = setting(8, Number(int, ge=1))
+    features: list[str] = setting([], ListOf(Text(), unique=True))  # for method=select
 
 
 def reduce_inputs(train: np.ndarray, test: np.ndarray, names: list[str], settings: ReductionConfig, quantum: bool,
                   seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
     method = settings.method
-    if method not in REDUCTIONS:
-        raise QhepError(f"unknown reduction.method {method!r}; choose one of: {', '.join(REDUCTIONS)}")
     if method == "auto":
         method = "pca" if quantum and train.shape[1] > settings.n_components else "none"
     info = {"method": method, "requested": settings.method, "inputs": list(names)}

@@ -8,9 +8,10 @@ all of them; a sweep fits once and finishes several runs, each on its own scorin
 from __future__ import annotations
 
 import json
+import re
 import resource
-import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,17 +19,22 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from qhep import __version__
-from qhep.errors import Interrupted, QhepError
+from qhep.errors import Interrupted, QhepError, describe_os_error
+from qhep.harness.attempts import attempt, previous_training_seconds, read_attempts
+from qhep.harness.lock import folder_lock
 from qhep.harness.metrics import downsample_curve, evaluate, roc
 from qhep.harness.records import RECORD_FILE, SCHEMA, environment, read_state, write_json_atomic
 from qhep.harness.reduction import reduce_inputs
-from qhep.harness.subsample import check_test_events, stratified_subsample
+from qhep.harness.subsample import stratified_subsample
 from qhep.methods import METHODS
 from qhep.quantum.backends import make_backend
+from qhep.settings import Kind, ListOf, Text, When
 from qhep.tasks import TASKS
 
 RUN_FILE = "run.json"  # the composed run, written before fitting: what `qhep resume` recomposes
 RUN_SCHEMA = "qhep.run/1"
+RUN_FIELDS = {"run_id": Text(), "created": When(), "overrides": ListOf(Text()), "config": Kind(dict),
+              "sweep": Kind(dict, optional=True)}
 
 
 def peak_memory_mb() -> float:
@@ -59,9 +65,10 @@ class Started:
 
 @dataclass
 class Training:
-    seconds: float
+    seconds: float  # over every attempt (an interrupted and resumed run counts all of its work)
     events: int  # training events x epochs
     run_id: str  # the run that trained the model (a sweep's other points share it)
+    attempts: int = 1
 
 
 def is_quantum(cfg: DictConfig) -> bool:
@@ -69,7 +76,6 @@ def is_quantum(cfg: DictConfig) -> bool:
 
 
 def load_inputs(cfg: DictConfig) -> Inputs:
-    check_test_events(cfg.test_events)
     task_settings = OmegaConf.to_container(cfg.task, resolve=True)
     task = TASKS[task_settings["name"]](task_settings)
     data = task.load(cfg.seed)
@@ -84,8 +90,12 @@ def scoring_backend(cfg: DictConfig, run_dir: Path | None = None):
     """The run's backend object (None for a classical method); Qiskit backends journal jobs in the run folder."""
     if not is_quantum(cfg):
         return None
-    backend = make_backend(OmegaConf.to_container(cfg.backend, resolve=True))
-    if run_dir is not None and getattr(backend, "journal", "unset") is None:
+    return journal_in(make_backend(OmegaConf.to_container(cfg.backend, resolve=True)), run_dir)
+
+
+def journal_in(backend, run_dir: Path | None):
+    """A backend that journals its jobs does so in the run's folder, unless backend.journal names another."""
+    if backend is not None and run_dir is not None and getattr(backend, "journal", "unset") is None:
         backend.journal = str(run_dir)
     return backend
 
@@ -96,8 +106,13 @@ def new_method(cfg: DictConfig, backend):
 
 
 def run_label(cfg: DictConfig) -> str:
-    return "-".join(filter(None, [cfg.task.name, cfg.method.name, cfg.backend.name if is_quantum(cfg) else None,
-                                  f"seed{cfg.seed}"]))
+    parts = [cfg.task.name, cfg.method.name, cfg.backend.name if is_quantum(cfg) else None, f"seed{cfg.seed}"]
+    return "-".join(safe_name(str(p)) for p in parts if p)
+
+
+def safe_name(text: str) -> str:
+    """A name as a single folder-name component: no separators, no leading dots, nothing a shell misreads."""
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", text).lstrip(".") or "_"
 
 
 def start(cfg: DictConfig, overrides: list[str], run_id: str | None = None, run_dir: Path | None = None,
@@ -116,7 +131,7 @@ def start(cfg: DictConfig, overrides: list[str], run_id: str | None = None, run_
 
 
 def read_run_state(run_dir: Path) -> dict:
-    return read_state(Path(run_dir) / RUN_FILE, "run", RUN_SCHEMA)
+    return read_state(Path(run_dir) / RUN_FILE, "run", RUN_SCHEMA, RUN_FIELDS)
 
 
 def check_same_config(cfg: DictConfig, stored: dict, where: Path) -> None:
@@ -134,11 +149,14 @@ def _differences(a, b, prefix: str = "") -> list[str]:
     return [] if a == b else [prefix.rstrip(".")]
 
 
-def fit(cfg: DictConfig, method, inputs: Inputs, run_id: str) -> Training:
-    tic = time.perf_counter()
-    method.fit(inputs.train_x)
-    seconds = time.perf_counter() - tic
-    return Training(seconds, len(inputs.train_x) * cfg.method.get("epochs", 1), run_id)
+def fit(cfg: DictConfig, method, inputs: Inputs, run_id: str, run_dir: Path | None = None) -> Training:
+    """Fit, logging the attempt in run_dir: the training time recorded is this attempt's plus earlier ones'."""
+    before = previous_training_seconds(run_dir) if run_dir else 0.0
+    earlier = sum(e["stage"] == "fit" for e in read_attempts(run_dir)) if run_dir else 0
+    with attempt(run_dir, "fit") as timing:
+        method.fit(inputs.train_x)
+    return Training(before + timing["seconds"], len(inputs.train_x) * cfg.method.get("epochs", 1), run_id,
+                    attempts=earlier + 1)
 
 
 def finish(cfg: DictConfig, started: Started, inputs: Inputs, method, training: Training,
@@ -152,9 +170,9 @@ def finish(cfg: DictConfig, started: Started, inputs: Inputs, method, training: 
                        test_background=int((data.test.y == 0).sum()), test_signal=int((data.test.y == 1).sum()))
     test_y = data.test.y
 
-    tic = time.perf_counter()
-    scores = method.anomaly_score(test_x)
-    inference_seconds = time.perf_counter() - tic
+    with attempt(started.run_dir, "score") as scoring:
+        scores = method.anomaly_score(test_x)
+    inference_seconds = scoring["seconds"]
 
     metrics = evaluate(test_y, scores, cfg.min_background, data.expected_counts)
     metrics.update(inputs.task.metrics(data, scores))
@@ -166,6 +184,8 @@ def finish(cfg: DictConfig, started: Started, inputs: Inputs, method, training: 
         "inference_events_per_second": len(test_y) / inference_seconds,
         "peak_memory_mb": peak_memory_mb(),
     }
+    if training.attempts > 1:
+        timing["train_attempts"] = training.attempts
     if training.run_id != started.run_id:  # the model was trained once for several runs: its cost is not this run's
         timing["train_shared_from"] = training.run_id
     record = {
@@ -206,16 +226,29 @@ def run_benchmark(cfg: DictConfig, overrides: list[str] = (), started: Started |
     that run in its folder (its job journal replays what was already executed)."""
     backend = scoring_backend(cfg)  # settings errors stop here, before any folder exists
     inputs = load_inputs(cfg)
+    method = new_method(cfg, backend)
+    method.check_inputs(inputs.train_x.shape[1])
     if cfg.dry_run:
-        if backend is None:
-            raise QhepError("dry_run=true needs a quantum method")
         n_test = min(len(inputs.test_x), cfg.test_events or len(inputs.test_x))  # what scoring would submit
-        return {"dry_run": new_method(cfg, backend).dry_run(inputs.train_x.shape[1], n_test,
-                                                            n_train=len(inputs.train_x))}, None
+        return {"dry_run": method.dry_run(inputs.train_x.shape[1], n_test, n_train=len(inputs.train_x))}, None
     started = started or start(cfg, overrides)
-    try:
-        method = new_method(cfg, scoring_backend(cfg, started.run_dir))
-        training = fit(cfg, method, inputs, started.run_id)
+    with working_in(started.run_dir):
+        journal_in(backend, started.run_dir)
+        training = fit(cfg, method, inputs, started.run_id, started.run_dir)
         return finish(cfg, started, inputs, method, training), started.run_dir
+
+
+@contextmanager
+def working_in(folder: Path):
+    """Hold the folder's lock while working in it; an interruption or an error of the operating system (a full
+    or read-only disk) ends in one line that says what happened and how to go on."""
+    try:
+        with folder_lock(folder):
+            if (folder / RECORD_FILE).exists():
+                raise QhepError(f"{folder}: complete already (another process finished it): {folder / RECORD_FILE}")
+            yield
     except KeyboardInterrupt:
-        raise Interrupted(started.run_dir) from None
+        raise Interrupted(folder) from None
+    except OSError as exc:
+        raise QhepError(f"{describe_os_error(exc)}; work finished so far is kept in {folder}: "
+                        f"qhep resume {folder}") from None

@@ -23,11 +23,12 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from qhep.config import compose_run, group_options
-from qhep.errors import Interrupted, QhepError
+from qhep.errors import QhepError
 from qhep.harness.records import RECORD_FILE, read_state, write_json_atomic
 from qhep.harness.runner import (RUN_FILE, Started, check_same_config, fit, finish, is_quantum, load_inputs,
-                                 new_method, read_run_state, run_label, scoring_backend, start)
+                                 new_method, read_run_state, run_label, scoring_backend, start, working_in)
 from qhep.progress import progress_bar
+from qhep.settings import Choice, Kind, ListOf, Mapping, Name, Number, Text, When
 
 SWEEP_FILE = "sweep.json"
 SWEEP_SCHEMA = "qhep.sweep/1"
@@ -35,6 +36,14 @@ PLOT_FILE = "sweep.png"
 # Top-level settings that change how a fitted model is scored or reported, never the fit itself.
 SCORING_ONLY = ("min_background", "test_events", "plots", "progress", "results_dir", "dry_run")
 HEADLINE = ("auc", "max_sic", "rejection_at_eps_s_0.3")
+SWEEP_FIELDS = {
+    "id": Name(), "created": When(), "overrides": ListOf(Text()), "axes": Kind(dict),
+    "points": ListOf(Mapping((("index", Number(int, ge=0)), ("point", Kind(dict)), ("overrides", ListOf(Text())),
+                              ("run_id", Text()), ("run_dir", Name()), ("status", Choice(("pending", "done"))),
+                              ("metrics", Kind(dict, optional=True)), ("trained_in", Text(optional=True)))),
+                     min_len=1),
+    "plot": Name(),
+}
 AXIS_HELP = "give a setting several comma-separated values, e.g. backend.shots=100,1000,null"
 
 
@@ -118,9 +127,6 @@ def check_point(cfg: DictConfig) -> None:
     if is_quantum(cfg) and cfg.backend.get("journal") is not None:
         raise QhepError("a sweep journals each point's jobs in the point's folder; leave backend.journal unset")
     scoring_backend(cfg)  # the backend's own checks (noise_scale, ...)
-    from qhep.harness.subsample import check_test_events
-
-    check_test_events(cfg.test_events)
 
 
 def training_key(cfg: DictConfig) -> str:
@@ -156,7 +162,10 @@ def run_sweep(overrides: list[str]) -> tuple[Path, dict, list[dict]]:
 
 
 def read_sweep(sweep_dir: Path) -> dict:
-    return read_state(Path(sweep_dir) / SWEEP_FILE, "sweep", SWEEP_SCHEMA)
+    state = read_state(Path(sweep_dir) / SWEEP_FILE, "sweep", SWEEP_SCHEMA, SWEEP_FIELDS)
+    if [p["index"] for p in state["points"]] != list(range(len(state["points"]))):
+        raise QhepError(f"{Path(sweep_dir) / SWEEP_FILE}: damaged sweep file: points are not numbered 0, 1, ...")
+    return state
 
 
 def resume_sweep(sweep_dir: Path) -> tuple[dict, list[dict]]:
@@ -192,7 +201,7 @@ def execute(sweep_dir: Path, state: dict, points: list[Point]) -> list[dict]:
     for point, trainer in zip(points, _trainers(points)):
         groups.setdefault(trainer.index, []).append(point)
     inputs_cache: dict[str, object] = {}
-    try:
+    with working_in(sweep_dir):
         with progress_bar(len(points), f"sweep {state['id']}", enabled=points[0].cfg.progress, unit="pt") as bar:
             bar.update(sum(map(done, points)))
             for members in groups.values():
@@ -203,7 +212,9 @@ def execute(sweep_dir: Path, state: dict, points: list[Point]) -> list[dict]:
                 inputs = _inputs(trainer.cfg, inputs_cache)
                 started = {trainer.index: _start(trainer, sweep_dir, info(trainer))} if trainer in pending else {}
                 method = new_method(trainer.cfg, scoring_backend(trainer.cfg, sweep_dir / trainer.folder))
-                training = fit(trainer.cfg, method, inputs, trainer.run_id)
+                method.check_inputs(inputs.train_x.shape[1])
+                log = started[trainer.index].run_dir if trainer.index in started else None
+                training = fit(trainer.cfg, method, inputs, trainer.run_id, log)
                 for point in pending:
                     if point is not trainer:
                         started[point.index] = _start(point, sweep_dir, info(point))
@@ -215,8 +226,6 @@ def execute(sweep_dir: Path, state: dict, points: list[Point]) -> list[dict]:
                     entry.update(status="done", metrics=headline(record))
                     write_json_atomic(state, sweep_dir / SWEEP_FILE)
                     bar.update(1)
-    except KeyboardInterrupt:
-        raise Interrupted(sweep_dir) from None
     records = [json.loads((sweep_dir / p.folder / RECORD_FILE).read_text()) for p in points]
     for entry, record in zip(state["points"], records):  # points finished by an earlier, interrupted process
         entry.update(status="done", metrics=headline(record))

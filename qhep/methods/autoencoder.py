@@ -1,33 +1,31 @@
 """Classical autoencoder baseline: a torch MLP; anomaly score = reconstruction error."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from sklearn.preprocessing import StandardScaler
 
-from qhep.errors import QhepError
 from qhep.methods.base import AnomalyDetector, train_epochs
+from qhep.settings import ListOf, Number, setting
 
 
 @dataclass
 class AutoencoderConfig:
     name: str = "ae"
-    hidden: list[int] = field(default_factory=lambda: [32, 16])
-    latent_dim: int = 2
-    epochs: int = 30
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 0.0
+    hidden: list[int] = setting([32, 16], ListOf(Number(int, ge=1)))  # hidden layer widths, encoder side
+    latent_dim: int = setting(2, Number(int, ge=1))
+    epochs: int = setting(30, Number(int, ge=1))
+    batch_size: int = setting(256, Number(int, ge=1))
+    lr: float = setting(1e-3, Number(float, gt=0))
+    weight_decay: float = setting(0.0, Number(float, ge=0))
 
 
 class Autoencoder(AnomalyDetector):
     name = "ae"
 
     def __init__(self, config: AutoencoderConfig, seed: int = 0, progress: bool = True, **_):
-        if config.latent_dim < 1 or any(h < 1 for h in config.hidden):
-            raise QhepError("method.latent_dim and method.hidden sizes must be positive")
         self.config, self.seed, self.progress = config, seed, progress
         self.scaler = StandardScaler()
         self.model: torch.nn.Module | None = None

@@ -26,6 +26,15 @@ class AnomalyDetector(ABC):
     def anomaly_score(self, X: np.ndarray) -> np.ndarray:
         """One score per event; higher means more anomalous."""
 
+    @classmethod
+    def settings_problems(cls, config, backend_class) -> list[str]:
+        """Settings that are each valid but do not go together (or not with this backend); checked at
+        composition, before any work."""
+        return []
+
+    def check_inputs(self, n_features: int) -> None:
+        """Refuse, in one line that says what to set, inputs this method cannot take (checked before fitting)."""
+
     def resources(self) -> dict:
         """Model size: trainable parameters, and for quantum methods qubits, gates and depth."""
         return {}

@@ -15,33 +15,36 @@ from sklearn.preprocessing import MinMaxScaler
 
 from qhep.errors import QhepError
 from qhep.methods.base import AnomalyDetector, train_epochs
-from qhep.quantum.ansatz import QAECircuit
+from qhep.quantum.ansatz import ENCODINGS, ENTANGLERS, ROTATIONS, QAECircuit
 from qhep.quantum.backends import BACKENDS, FastBackend
 from qhep.quantum.fast import METRIC_APPROX
 from qhep.quantum.qng import QNGOptimizer
 from qhep.quantum.spsa import SPSA, fidelity_sets
+from qhep.settings import Choice, Number, setting
 
 OPTIMIZERS = ("adam", "qng", "spsa")
+MAX_LAYERS = 1000  # beyond this a circuit only costs memory: n_layers=1e5 would build gigabytes before refusing
 
 
 @dataclass
 class QAEConfig:
     name: str = "qae"
-    n_trash: int = 2
-    n_layers: int = 5
-    rotation: str = "rot"
-    entangler: str = "ring"
-    encoding: str = "rx"
-    optimizer: str = "adam"
-    lr: float = 0.05
-    epochs: int = 20
-    batch_size: int = 128
-    qng_approx: str = "block-diag"
-    qng_lam: float = 0.01
-    qng_metric_events: int = 32  # events the batch-averaged metric is estimated on, per step
-    spsa_c: float = 0.2  # SPSA perturbation size c (lr is the first step's gain)
-    score_batch_size: int = 65536
-    train_backend: str | None = None  # e.g. "fast": train on this backend, score on the run's backend
+    n_trash: int = setting(2, Number(int, ge=1))
+    n_layers: int = setting(5, Number(int, ge=1, le=MAX_LAYERS))
+    rotation: str = setting("rot", Choice(tuple(ROTATIONS)))
+    entangler: str = setting("ring", Choice(ENTANGLERS))
+    encoding: str = setting("rx", Choice(tuple(ENCODINGS)))
+    optimizer: str = setting("adam", Choice(OPTIMIZERS))
+    lr: float = setting(0.05, Number(float, gt=0))
+    epochs: int = setting(20, Number(int, ge=1))
+    batch_size: int = setting(128, Number(int, ge=1))
+    qng_approx: str = setting("block-diag", Choice(METRIC_APPROX))
+    qng_lam: float = setting(0.01, Number(float, ge=0))
+    qng_metric_events: int = setting(32, Number(int, ge=1))  # events the batch-averaged metric is estimated on
+    spsa_c: float = setting(0.2, Number(float, gt=0))  # SPSA perturbation size c (lr is the first step's gain)
+    score_batch_size: int = setting(65536, Number(int, ge=1))
+    # e.g. "fast": train on this backend, score on the run's backend
+    train_backend: str | None = setting(None, Choice(tuple(BACKENDS), optional=True))
 
 
 class QuantumAutoencoder(AnomalyDetector):
@@ -49,14 +52,6 @@ class QuantumAutoencoder(AnomalyDetector):
     quantum = True
 
     def __init__(self, config: QAEConfig, seed: int = 0, backend=None, progress: bool = True):
-        if config.optimizer not in OPTIMIZERS:
-            raise QhepError(f"unknown method.optimizer {config.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
-        if config.qng_approx not in METRIC_APPROX:
-            raise QhepError(f"unknown method.qng_approx {config.qng_approx!r}; "
-                            f"choose one of: {', '.join(METRIC_APPROX)}")
-        if config.train_backend is not None and config.train_backend not in BACKENDS:
-            raise QhepError(f"unknown method.train_backend {config.train_backend!r}; "
-                            f"choose one of: {', '.join(sorted(BACKENDS))}")
         self.config, self.seed, self.progress = config, seed, progress
         self.backend = backend or FastBackend()
         self.scaler = MinMaxScaler(feature_range=(0.0, np.pi), clip=True)
@@ -65,6 +60,26 @@ class QuantumAutoencoder(AnomalyDetector):
         self.params: torch.Tensor | None = None
         self.history: list[float] = []
         self.training_execution: dict | None = None  # what training ran on a Qiskit backend (jobs, modes, time)
+
+    @classmethod
+    def settings_problems(cls, config: QAEConfig, backend_class) -> list[str]:
+        trainer = type(BACKENDS[config.train_backend]) if config.train_backend else backend_class
+        if config.optimizer == "qng" and config.qng_approx not in trainer.metric_approx:
+            where = f"method.train_backend={config.train_backend}" if config.train_backend else "this backend"
+            return [f"method.qng_approx={config.qng_approx}: {where} computes the "
+                    f"{' or '.join(trainer.metric_approx)} metric tensor (the full one needs Hadamard tests on an "
+                    "extra qubit); use method.qng_approx=block-diag, or train on the exact engine with "
+                    "method.train_backend=fast"]
+        return []
+
+    def check_inputs(self, n_features: int) -> None:
+        k = self.config.n_trash
+        if n_features < 2:
+            raise QhepError(f"method qae needs at least 2 inputs (one qubit each), got {n_features}: give the task "
+                            "more features")
+        if k >= n_features:
+            raise QhepError(f"method.n_trash={k} leaves no latent qubit for {n_features} inputs: set "
+                            f"method.n_trash={n_features - 1} or less, or give the task more features")
 
     def fit(self, X: np.ndarray) -> QuantumAutoencoder:
         c = self.config
@@ -125,8 +140,6 @@ class QuantumAutoencoder(AnomalyDetector):
         c = self.config
         circuit = QAECircuit(n_features, c.n_trash, c.n_layers, c.rotation, c.entangler, c.encoding)
         engine = self.backend.engine(circuit)
-        if not hasattr(engine, "plan"):
-            raise QhepError(f"backend {self.backend.name} runs locally and exactly; dry runs are for Qiskit backends")
         report = {**engine.circuit_figures(), "scoring": engine.plan(n_test)}
         if n_train and not c.train_backend:
             batches = [min(c.batch_size, n_train - start) for start in range(0, n_train, c.batch_size)]

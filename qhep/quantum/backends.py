@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -9,14 +10,26 @@ from qhep.quantum.ansatz import QAECircuit
 from qhep.quantum.fast import FastEngine
 from qhep.quantum.noise import check_noise_scale
 from qhep.quantum.pennylane_engine import PennyLaneEngine
+from qhep.quantum.qiskit_circuit import READOUTS
+from qhep.settings import SEED, Choice, Number, Text, setting
+
+EXECUTION_MODES = ("auto", "job", "batch", "session")
+SHOTS = Number(int, ge=1, optional=True)  # null: exact
+JOB_LIMIT = Number(int, ge=1)
+OPTIMIZATION_LEVEL = Number(int, ge=0, le=3)
+JOURNAL = Text(optional=True)
 
 
 @dataclass
 class FastBackend:
     """Exact batched simulation in torch (product-state encoding, shared variational unitary)."""
 
+    # Capabilities, declared as data and checked before anything runs (as PennyLane devices declare theirs):
+    submits_jobs: ClassVar[bool] = False  # shot-based or remote jobs: what a dry run prices
+    metric_approx: ClassVar[tuple] = ("block-diag", "diag", "full")  # QNG metric tensors it can compute
+
     name: str = "fast"
-    precision: str = "double"
+    precision: str = setting("double", Choice(("double", "single")))
 
     def engine(self, circuit: QAECircuit) -> FastEngine:
         return FastEngine(circuit, dtype=torch.float64 if self.precision == "double" else torch.float32)
@@ -26,10 +39,13 @@ class FastBackend:
 class PennyLaneBackend:
     """A PennyLane device (backend.device=NAME, any installed plugin); shots = null means exact."""
 
+    submits_jobs: ClassVar[bool] = False
+    metric_approx: ClassVar[tuple] = ("block-diag", "diag", "full")
+
     name: str = "pennylane"
-    device: str = "default.qubit"
-    diff_method: str = "best"
-    shots: int | None = None
+    device: str = setting("default.qubit", Text())
+    diff_method: str = setting("best", Text())
+    shots: int | None = setting(None, SHOTS)
 
     def engine(self, circuit: QAECircuit) -> PennyLaneEngine:
         return PennyLaneEngine(circuit, self.device, self.diff_method, self.shots)
@@ -41,20 +57,23 @@ class AerBackend:
     noise = 'fake:<FakeDeviceName>' simulates that device's noise model on its coupling map and basis gates;
     noise_scale multiplies its error probabilities (and divides T1, T2): 0 = noiseless on the same gates."""
 
+    submits_jobs: ClassVar[bool] = True
+    metric_approx: ClassVar[tuple] = ("block-diag", "diag")  # measured; the full one needs Hadamard tests
+
     name: str = "aer"
-    shots: int | None = 1024
-    noise: str | None = None
-    noise_scale: float = 1.0
-    method: str = "automatic"
-    threads: int = 1  # Aer's max_parallel_threads; 0 = all cores
-    readout: str = "trash"  # or swap_test
-    optimization_level: int = 1
-    max_bindings_per_job: int = 100_000
+    shots: int | None = setting(1024, SHOTS)
+    noise: str | None = setting(None, Text(optional=True))
+    noise_scale: float = setting(1.0, Number(float, ge=0))
+    method: str = setting("automatic", Text())  # Aer's simulation method
+    threads: int = setting(1, Number(int, ge=0))  # Aer's max_parallel_threads; 0 = all cores
+    readout: str = setting("trash", Choice(READOUTS))
+    optimization_level: int = setting(1, OPTIMIZATION_LEVEL)
+    max_bindings_per_job: int = setting(100_000, JOB_LIMIT)
     # shots x bindings per job: Aer keeps a job's samples in memory (8M shots ~ +0.6 GB), and in-process jobs
     # cost nothing to split, so smaller than a device's limit
-    max_executions_per_job: int = 1_000_000
-    seed: int = 0
-    journal: str | None = None  # directory of the job journal (resume without resubmitting)
+    max_executions_per_job: int = setting(1_000_000, JOB_LIMIT)
+    seed: int = setting(0, SEED)
+    journal: str | None = setting(None, JOURNAL)  # directory of the job journal (resume without resubmitting)
 
     def __post_init__(self):  # a bad scale stops at configuration, before a run folder exists
         check_noise_scale(self.noise_scale, self.noise)
@@ -69,16 +88,19 @@ class AerBackend:
 class _RuntimeSamplerSettings:
     """What every Qiskit Runtime SamplerV2 target takes: shots, readout, transpilation, job limits, journal."""
 
-    shots: int = 1024
-    readout: str = "trash"
-    optimization_level: int = 2
-    max_bindings_per_job: int = 100_000
-    max_executions_per_job: int = 10_000_000
-    seed: int = 0
-    journal: str | None = None
+    submits_jobs: ClassVar[bool] = True
+    metric_approx: ClassVar[tuple] = ("block-diag", "diag")
+
+    shots: int = setting(1024, Number(int, ge=1))
+    readout: str = setting("trash", Choice(READOUTS))
+    optimization_level: int = setting(2, OPTIMIZATION_LEVEL)
+    max_bindings_per_job: int = setting(100_000, JOB_LIMIT)
+    max_executions_per_job: int = setting(10_000_000, JOB_LIMIT)
+    seed: int = setting(0, SEED)
+    journal: str | None = setting(None, JOURNAL)
     # Runtime execution mode: auto = a Session while training on the device, a Batch for scoring jobs;
     # job = single jobs (IBM's open plan has no sessions); batch or session for everything.
-    execution: str = "auto"
+    execution: str = setting("auto", Choice(EXECUTION_MODES))
 
 
 @dataclass
@@ -86,7 +108,7 @@ class FakeDeviceBackend(_RuntimeSamplerSettings):
     """A fake IBM device (qiskit_ibm_runtime.fake_provider) run locally by Runtime's SamplerV2."""
 
     name: str = "fake"
-    device: str = "FakeManilaV2"
+    device: str = setting("FakeManilaV2", Text())
 
     def engine(self, circuit: QAECircuit):
         from qhep.quantum.qiskit_engine import fake_engine
@@ -100,9 +122,9 @@ class IBMBackend(_RuntimeSamplerSettings):
     never part of the configuration. device = null picks the least busy device."""
 
     name: str = "ibm"
-    device: str | None = None
-    channel: str = "ibm_quantum_platform"
-    instance: str | None = None
+    device: str | None = setting(None, Text(optional=True))
+    channel: str = setting("ibm_quantum_platform", Choice(("ibm_quantum_platform", "ibm_cloud")))
+    instance: str | None = setting(None, Text(optional=True))
 
     def engine(self, circuit: QAECircuit, service=None):
         from qhep.quantum.qiskit_engine import ibm_engine

@@ -5,6 +5,8 @@ waits on it) and one when its result is in, or when it failed for good (a rerun 
 A rerun with the same journal takes finished results from it and collects jobs that were submitted but never
 read by their id, so an interrupted run resubmits nothing it had already sent. Each line is written with a
 single O_APPEND write and fsynced: a crash leaves at most a truncated last line, which reading skips.
+Nothing read back is trusted: a line that is not a well-formed entry is discarded (and counted), and a result
+that does not fit the job it claims to be (`result_fits`) is redone, never used.
 """
 from __future__ import annotations
 
@@ -26,16 +28,22 @@ class JobJournal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.submitted: dict[str, dict] = {}  # chunk key -> last submission line
         self.finished: dict[str, dict] = {}  # chunk key -> result line
+        self.discarded = 0  # damaged lines (a truncated tail, an edited or corrupted file)
         if self.path.exists():
-            for line in self.path.read_text().splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:  # the truncated tail of an interrupted write
-                    continue
-                if entry.get("event") == "failed":
+            for line in self.path.read_bytes().splitlines():
+                entry = _entry(line)
+                if entry is None:
+                    self.discarded += 1
+                elif entry["event"] == "failed":
                     self.submitted.pop(entry["key"], None)
                 else:
-                    (self.finished if entry.get("event") == "done" else self.submitted)[entry["key"]] = entry
+                    (self.finished if entry["event"] == "done" else self.submitted)[entry["key"]] = entry
+
+    def discard(self, key: str) -> None:
+        """Forget a finished result that does not fit its job: the work is redone."""
+        self.finished.pop(key, None)
+        self.submitted.pop(key, None)
+        self.discarded += 1
 
     def _append(self, entry: dict) -> None:
         data = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
@@ -62,6 +70,39 @@ class JobJournal:
     def record_failed(self, key: str, job_id: str, reason: str) -> None:
         self._append({"event": "failed", "key": key, "job_id": job_id, "reason": reason, "time": time.time()})
         self.submitted.pop(key, None)
+
+
+def _entry(line: bytes) -> dict | None:
+    """A journal line as a well-formed entry, or None."""
+    try:
+        entry = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(entry, dict) or entry.get("event") not in ("submitted", "done", "failed"):
+        return None
+    if not isinstance(entry.get("key"), str) or not isinstance(entry.get("job_id"), str):
+        return None
+    if entry["event"] == "done":
+        results = entry.get("results")
+        if not isinstance(results, list) or not all(isinstance(r, list) for r in results):
+            return None
+    return entry
+
+
+def result_fits(results, pieces: list[int], bounds: list[tuple[float, float]]) -> bool:
+    """Whether journaled results are those of a job with these PUBs: one array per PUB, `pieces[i]` rows each,
+    finite numbers within the PUB's reduction's bounds (a probability of 7.0 is a damaged journal)."""
+    if len(results) != len(pieces):
+        return False
+    for result, rows, (low, high) in zip(results, pieces, bounds):
+        try:
+            values = np.asarray(result, dtype=float)
+        except (TypeError, ValueError):
+            return False
+        if len(values) != rows or not np.isfinite(values).all() or (values < low - 1e-9).any() \
+                or (values > high + 1e-9).any():
+            return False
+    return True
 
 
 def is_transient(exc: BaseException) -> bool:

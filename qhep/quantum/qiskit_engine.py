@@ -23,14 +23,13 @@ from qiskit.transpiler import generate_preset_pass_manager
 
 from qhep.errors import QhepError
 from qhep.quantum.ansatz import QAECircuit
-from qhep.quantum.journal import JobJournal, with_retries
+from qhep.quantum.journal import JobJournal, result_fits, with_retries
 from qhep.quantum.qiskit_circuit import READOUT_REGISTER, add_readout, build_qiskit_circuit
 from qhep.quantum.qiskit_metric import covariance_blocks, metric_layers
 
 # Jobs of in-process (local) samplers by id: what "retrieve a job by id" means when there is no service.
 _LOCAL_JOBS: dict[str, object] = {}
 NOT_MEASURED = ("measure", "barrier", "save_probabilities")
-EXECUTION_MODES = ("auto", "job", "batch", "session")
 
 
 def frequencies(bit_array) -> np.ndarray:
@@ -171,13 +170,14 @@ def p_zero(frequencies: np.ndarray) -> np.ndarray:
     return frequencies[:, 0]
 
 
+p_zero.bounds = (0.0, 1.0)  # what a journaled result may hold (qhep.quantum.journal.result_fits)
+
+
 class QiskitEngine:
     def __init__(self, circuit: QAECircuit, runner, readout: str = "trash", optimization_level: int = 1,
                  max_bindings_per_job: int = 100_000, max_executions_per_job: int = 10_000_000, seed: int = 0,
                  journal: str | None = None, execution: str = "auto", noise: str = "", retries: int = 4,
                  retry_delay: float = 2.0):
-        if execution not in EXECUTION_MODES:
-            raise QhepError(f"unknown backend.execution {execution!r}; choose one of: {', '.join(EXECUTION_MODES)}")
         self.circuit, self.runner, self.name = circuit, runner, runner.name
         self.optimization_level, self.seed, self.execution_mode = optimization_level, seed, execution
         self.noise = noise  # a simulator's noise model, by name: part of what makes a journaled result reusable
@@ -281,9 +281,12 @@ class QiskitEngine:
         # has no queue, and each job is collected at once so that one job's samples are held at a time.
         for n, (spec, key) in enumerate(zip(jobs_spec, keys)):
             if self.journal and key in self.journal.finished:
-                results[n] = [np.asarray(r, dtype=float) for r in self.journal.finished[key]["results"]]
-                self._stats["results_from_journal"] += 1
-                continue
+                journaled = self.journal.finished[key]["results"]
+                if result_fits(journaled, [len(v) for _, v in spec], [items[i][2].bounds for i, _ in spec]):
+                    results[n] = [np.asarray(r, dtype=float) for r in journaled]
+                    self._stats["results_from_journal"] += 1
+                    continue
+                self.journal.discard(key)  # damaged: run the job again rather than trust it
             if self.journal and key in self.journal.submitted:
                 jobs[n] = self.runner.retrieve(self.journal.submitted[key]["job_id"])
                 if jobs[n] is not None:

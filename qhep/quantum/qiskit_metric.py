@@ -82,3 +82,6 @@ def covariance_blocks(frequencies: np.ndarray) -> np.ndarray:
     mean = frequencies @ z
     second = np.einsum("bo,oa,oc->bac", frequencies, z, z)
     return ((second - mean[:, :, None] * mean[:, None, :]) / 4.0).reshape(len(frequencies), -1)
+
+
+covariance_blocks.bounds = (-0.25, 0.25)  # covariances of +-1 outcomes, / 4 (result_fits)

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from qhep.text import plain
 
 COLUMNS = [  # header, getter
     ("task", lambda r: r["task"]),
@@ -71,13 +74,14 @@ SHOWN = ("task", "method", "backend", "seed", "backend.shots", "backend.noise", 
 
 def records_table(records: list[dict], title: str, axes: list[str] = ()) -> Table:
     """One row per record; `axes`: a sweep's axes as leading columns (the value of each at the record's point)."""
-    table = Table(title=title)
+    table = Table(title=Text(plain(title)))
     columns = [(key.rpartition(".")[2], lambda r, k=key: _cell(r["sweep"]["point"].get(k)))
                for key in axes if key not in SHOWN] + COLUMNS
     for header, _ in columns:
         table.add_column(header, justify="left" if header in TEXT_COLUMNS else "right")
     for record in records:
-        table.add_row(*(get(record) for _, get in columns))
+        # Text, not markup, with control characters removed: a record's strings cannot restyle or drive the terminal
+        table.add_row(*(Text(plain(get(record))) for _, get in columns))
     return table
 
 
@@ -111,18 +115,30 @@ def sweep_records(records: list[dict], sweep: str) -> list[dict]:
     return sorted(chosen, key=position)
 
 
+def print_unfinished(runs: list[dict]) -> None:
+    """Runs that have no record yet, and why: a leaderboard does not let a failed run vanish."""
+    table = Table(title=Text(f"unfinished runs: {len(runs)}"))
+    for header in ("task", "method", "backend", "seed", "state", "train s so far", "go on with"):
+        table.add_column(header)
+    for run in runs:
+        table.add_row(*(Text(plain(v)) for v in (run["task"], run["method"], run["backend"] or "-", run["seed"],
+                                                 run["state"], f"{run['train_seconds']:.1f}", run["resume"])))
+    _console().print(table)
+
+
 def print_summary(record: dict, run_dir) -> None:
     console = _console()
     data, flow = record["dataset"], record["cutflow"]
     source = "embedded sample" if data.get("embedded") else data["source"]
-    console.print(f"{record['task']} ({source}): {flow['train_events']} training events, "
-                  f"{flow['test_background']} background + {flow['test_signal']} signal in the test set; "
-                  f"features {', '.join(record['features'])}")
+    console.print(plain(f"{record['task']} ({source}): {flow['train_events']} training events, "
+                        f"{flow['test_background']} background + {flow['test_signal']} signal in the test set; "
+                        f"features {', '.join(record['features'])}"))
     console.print(records_table([record], f"{record['task']} / {record['method']}"))
-    console.print(f"record: {run_dir}")
+    console.print(plain(f"record: {run_dir}"))
 
 
 def _console() -> Console:
-    # Piped output defaults to 80 columns, which folds every cell; keep rows whole in logs.
-    console = Console()
-    return console if console.is_terminal else Console(width=200)
+    # Piped output defaults to 80 columns, which folds every cell; keep rows whole in logs. No markup: printed
+    # text comes from records and files.
+    console = Console(markup=False, highlight=False)
+    return console if console.is_terminal else Console(width=200, markup=False, highlight=False)
