@@ -7,6 +7,7 @@ that lists what is valid.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,8 +149,11 @@ def _explain(exc: Exception, overrides: list[str], choices: dict) -> str:
     named = [o for o in overrides if f"'{o.partition('=')[0]}'" in text or o.partition("=")[0] in text]
     # the longest key the message names: `backend.shots`, not `backend` (a prefix of it, and already checked)
     bad = max(named, key=lambda o: len(o.partition("=")[0]), default=None)
-    if bad is None:
-        return text.strip().splitlines()[0]
+    if bad is None:  # a parse error quotes the input it stopped at: name the setting that holds it
+        fragments = re.findall(r"'([^']+)'", text)
+        holder = next((o for o in overrides for f in fragments if f in o.partition("=")[2]), None)
+        first = text.strip().splitlines()[0]
+        return f"cannot read {holder!r}: {first}" if holder else first
     key, _, value = bad.partition("=")
     parent_path, _, leaf = key.rpartition(".")
     defaults = _compose([f"{k}={v}" for k, v in choices.items()])

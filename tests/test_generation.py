@@ -1,6 +1,6 @@
 """The Pythia 8 + FastJet generator: bit-identical from its seed, resumable, and applying the selection."""
 import hashlib
-import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,16 +32,36 @@ def test_same_seed_same_bytes_whatever_the_worker_count(small_sample, tmp_path):
     assert sha(different) != sha(path)
 
 
-def test_interrupted_generation_resumes_from_finished_chunks(small_sample, tmp_path):
+def test_interrupted_generation_resumes_from_finished_chunks(small_sample, tmp_path, monkeypatch):
+    import qhep.generation.lhco as lhco_generation
+
     path, _ = small_sample
+    assert not path.with_name(path.name + ".parts").exists()  # removed once the output was written and verified
     copy = tmp_path / path.name
-    shutil.copytree(path.with_name(path.name + ".parts"), copy.with_name(copy.name + ".parts"))
+    real_write = lhco_generation.write_features
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # as if the run died after its chunks, while writing the output
+
+    monkeypatch.setattr(lhco_generation, "write_features", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        generate_lhco(copy, 12, 12, seed=5, workers=1, show_progress=False)
     parts = sorted(copy.with_name(copy.name + ".parts").iterdir())
-    parts[-1].unlink()  # as if the run died before its last chunk
+    parts[-1].unlink()  # and before its last chunk
     stamps = {p.name: p.stat().st_mtime_ns for p in parts[:-1]}
+    monkeypatch.setattr(lhco_generation, "write_features", real_write)
+    seen = {}
+    real_load = np.load
+
+    def watching_load(file, *args, **kwargs):  # the rerun reads the kept chunks as they were
+        seen[Path(file).name] = Path(file).stat().st_mtime_ns
+        return real_load(file, *args, **kwargs)
+
+    monkeypatch.setattr(np, "load", watching_load)
     generate_lhco(copy, 12, 12, seed=5, workers=1, show_progress=False)
     assert sha(copy) == sha(path)
-    assert all(p.stat().st_mtime_ns == stamps[p.name] for p in parts[:-1])  # kept, not regenerated
+    assert all(seen[name] == stamps[name] for name in stamps)  # kept, not regenerated
+    assert not copy.with_name(copy.name + ".parts").exists()
 
 
 def test_events_pass_the_lhco_selection(small_sample):

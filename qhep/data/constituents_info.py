@@ -33,8 +33,8 @@ def jet_kinematics(constituents: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.column_stack([mass, pt, eta, mask.sum(axis=1)])
 
 
-def describe(path: str | Path, sample_values: int = SAMPLE_VALUES) -> Summary:
-    info = inspect_table(path)
+def describe(path: str | Path, sample_values: int = SAMPLE_VALUES, key: str | None = None) -> Summary:
+    info = inspect_table(path, key)
     values_per_jet = len(FIELDS) * info.n_constituents + 1
     ranges = sample_ranges(info.n_rows, max(sample_values // values_per_jet, 1))
     stats = Accumulator(FEATURES)
@@ -42,7 +42,7 @@ def describe(path: str | Path, sample_values: int = SAMPLE_VALUES) -> Summary:
     directionless = 0
     for start, stop in ranges:
         for begin in range(start, stop, CHUNK_JETS):
-            batch = read_jets(info.path, begin, min(begin + CHUNK_JETS, stop))
+            batch = read_jets(info.path, begin, min(begin + CHUNK_JETS, stop), info.key)
             features = jet_kinematics(batch.constituents, batch.mask)
             has_direction = np.isfinite(features[:, 2])
             directionless += int((~has_direction).sum())

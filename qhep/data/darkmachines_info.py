@@ -1,4 +1,4 @@
-"""`qhep data info` for Dark Machines event files (`;`-separated text, plain or gzip).
+"""`qhep data info` for Dark Machines event files (`;`-separated text, plain, gzip or bzip2).
 
 Text has no row count in a header, so one pass over the file counts the events and tallies their process IDs
 exactly. That pass only splits lines and takes their second field, in C-level string operations: measured
@@ -9,16 +9,17 @@ process. Only the sample is parsed and validated in full: parsing in Python runs
 """
 from __future__ import annotations
 
-import gzip
 from collections import Counter
 from pathlib import Path
 
 from qhep.errors import DataError
-from qhep.formats.darkmachines import GZIP_MAGIC, check_line, parse_lines
+from qhep.formats.compression import NAMES as COMPRESSION_NAMES
+from qhep.formats.compression import UTF8_BOM, compression_of, decompressed
+from qhep.formats.darkmachines import check_line, parse_lines
 from qhep.formats.detect import (
     DARKMACHINES_CSV, SAMPLE_BLOCKS, SAMPLE_VALUES, Accumulator, FeatureGroup, Summary, Tally, sample_note,
 )
-from qhep.formats.hdf import check_file
+from qhep.formats.files import check_file
 
 READ_BYTES = 1 << 22
 VALUES_PER_EVENT = 50  # numbers on a typical line (5 + 5 per object), to turn the value budget into events
@@ -42,7 +43,7 @@ class _Scan:
         self.next_block = blocks  # no further block starts before the switch to spread blocks
         self.line_number = 0  # lines read so far, blank ones included
         self.blank_line: int | None = None
-        self.compressed = False
+        self.compression: str | None = None  # "gzip", "bz2" or None
 
     def add(self, body: bytes, position: tuple[int, int]) -> None:
         """`body`: complete lines, each ending in a newline; `position`: raw file bytes read before and after."""
@@ -112,9 +113,15 @@ class _Scan:
             i = start
 
     def finish(self, rest: bytes, position: tuple[int, int]) -> None:
-        if rest:  # a last line without a newline
-            self.add(rest + b"\n", position)
+        rest = _unix_newlines(rest)
+        if rest:  # a last line without a newline, or a last \r\n or \r held back
+            self.add(rest if rest.endswith(b"\n") else rest + b"\n", position)
         self.ranges = [(start, min(stop, self.events)) for start, stop in self.ranges if start < self.events]
+
+
+def _unix_newlines(data: bytes) -> bytes:
+    """CRLF (Windows) and CR (old Mac) line ends as LF, each one line, as Python's text reading counts them."""
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n") if b"\r" in data else data
 
 
 def _decode(line: bytes, path: Path, number: int) -> str:
@@ -129,20 +136,24 @@ def scan(path: str | Path, target: int) -> _Scan:
     path = check_file(path)
     state = _Scan(path, path.stat().st_size, target)
     with open(path, "rb") as raw:
-        state.compressed = raw.read(2) == GZIP_MAGIC
+        state.compression = compression_of(raw.read(4))
         raw.seek(0)
-        stream = gzip.GzipFile(fileobj=raw, mode="rb") if state.compressed else raw
-        rest, before = b"", 0
+        stream = decompressed(raw, state.compression)
+        rest, before, first = b"", 0, True
         try:
             while chunk := stream.read(READ_BYTES):
+                if first:  # a UTF-8 byte-order mark is no part of the first event
+                    chunk, first = chunk.removeprefix(UTF8_BOM), False
                 chunk = rest + chunk
+                held = b"\r" if chunk.endswith(b"\r") else b""  # the \n of a \r\n may come with the next read
+                chunk = _unix_newlines(chunk[: len(chunk) - len(held)])
                 cut = chunk.rfind(b"\n") + 1
                 after = raw.tell()
                 if cut:
                     state.add(chunk[:cut], (before, after))
                     before = after
-                rest = chunk[cut:]
-        except (OSError, EOFError) as exc:  # truncated or corrupt gzip
+                rest = chunk[cut:] + held
+        except (OSError, EOFError) as exc:  # truncated or corrupt gzip or bzip2
             raise DataError(path, f"not a readable Dark Machines text file ({type(exc).__name__}: {exc})") from None
         state.finish(rest, (before, raw.tell()))
     return state
@@ -170,7 +181,7 @@ def describe(path: str | Path, sample_values: int = SAMPLE_VALUES) -> Summary:
         str(path), DARKMACHINES_CSV.title, state.events, "exact, every line counted in one full pass over the file",
         None, "none in the file: the process ID names each event's process (signal = a BSM process)",
         [FeatureGroup(f"event features, {note}", stats.stats())],
-        details=[("compression", "gzip" if state.compressed else "none (plain text)"),
+        details=[("compression", COMPRESSION_NAMES[state.compression]),
                  ("process IDs", f"{len(processes)} distinct")],
         tallies=[Tally("events per process ID (exact, all events)", "process ID", processes)],
     )

@@ -1,8 +1,9 @@
 """Fetch a task's files from Zenodo: checksums from the record's metadata, resumable, verified.
 
-pooch does the bookkeeping (skip a present file whose checksum matches, download to a temporary file, verify the
-md5, move into place, delete on mismatch); the downloader below adds what pooch's own lacks: resuming an
-interrupted transfer with an HTTP Range request from a `<name>.part` file kept next to the target.
+pooch does the bookkeeping (download to a temporary file, verify the md5, move into place, delete on mismatch);
+the downloader below adds what pooch's own lacks: resuming an interrupted transfer with an HTTP Range request from
+a `<name>.part` file kept next to the target. A file already in place is checked here, never replaced: when its
+md5 differs from the record's (an older version, or a file of the user's under that name) the command stops.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import pooch
 import requests
 
 from qhep.data.records import DOWNLOADS, ZENODO_URL, ZENODO_URL_VARIABLE
-from qhep.errors import QhepError
+from qhep.errors import DataError, QhepError
+from qhep.formats.files import check_file
 from qhep.progress import progress_bar
 
 BLOCK_BYTES = 1 << 16  # small enough that an interrupted transfer keeps nearly all it received
@@ -115,27 +117,37 @@ class ResumingDownloader:
 
 
 def fetch(remote: RemoteFile, dest: Path, session: requests.Session, show_progress: bool = True) -> Fetched:
-    """One file into `dest`: skipped if present with the right md5, else (resumed and) downloaded and verified."""
+    """One file into `dest`: skipped if present with the right md5, refused if present with another, else
+    (resumed and) downloaded and verified."""
     target = dest / remote.name
-    actions = []
+    if target.exists() or target.is_symlink():
+        _check_present(target, remote)
+        return Fetched(target, target.stat().st_size, "already present")
     downloader = ResumingDownloader(dest / f"{remote.name}.part", remote.size, session, show_progress)
     pooch_log = pooch.get_logger()
     level = pooch_log.level
     pooch_log.setLevel(logging.WARNING)  # pooch logs every fetch at INFO; the command prints the outcome
     try:
         pooch.retrieve(remote.url, known_hash=f"md5:{remote.md5}", fname=remote.name, path=dest,
-                       downloader=downloader, processor=lambda path, action, _: actions.append(action) or path)
-    except ValueError as exc:  # pooch's checksum mismatch; it has already deleted the downloaded data
+                       downloader=downloader)
+    except ValueError as exc:  # pooch's checksum mismatch; it has already deleted the downloaded data (only that)
         found = re.search(r"but got (\w+)", str(exc))
         if found is None:
             raise
-        target.unlink(missing_ok=True)  # an older copy that pooch tried to replace does not match either
         raise QhepError(f"{target}: checksum mismatch (md5 {found.group(1)}, the record says {remote.md5}); "
                         "the downloaded file was deleted, run the command again") from None
     finally:
         pooch_log.setLevel(level)
-    status = "already present" if actions == ["fetch"] else "downloaded"
-    return Fetched(target, target.stat().st_size, status)
+    return Fetched(target, target.stat().st_size, "downloaded")
+
+
+def _check_present(target: Path, remote: RemoteFile) -> None:
+    """A file already at the target must be the record's (same md5); any other is the user's to deal with."""
+    check_file(target, empty_ok=True)
+    local = pooch.file_hash(str(target), alg="md5")
+    if local != remote.md5:
+        raise DataError(target, f"already present with md5 {local}, but the record lists md5 {remote.md5}; "
+                                "left untouched: move it away (or remove it) to download the record's version")
 
 
 def download_task(task: str, dest: str | Path, base_url: str | None = None,

@@ -7,17 +7,44 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from qhep.formats.detect import SAMPLE_VALUES, Summary, detect
+from qhep.formats.detect import SAMPLE_VALUES, Format, Summary, detect, detect_tables
 
 
 def summarise(path: str | Path, sample_values: int = SAMPLE_VALUES) -> Summary:
-    """Detect the file's layout from its content and let that layout's describer summarise it."""
-    return detect(path).describe(path, sample_values)
+    """Detect the file's layout from its content and let that layout's describer summarise it.
+
+    An HDF5 file with several pandas tables gets a summary per table, each by its own layout (a table of no
+    layout is still counted and its columns listed): the first table's summary holds the others'.
+    """
+    layout = detect(path)  # a file holding no table of a known layout fails here, saying what it holds
+    tables = sorted(detect_tables(path), key=lambda table: table[1] is None)  # tables of a layout first
+    if len(tables) <= 1:
+        return layout.describe(path, sample_values)
+    first, *others = (_describe_table(path, key, found, sample_values) for key, found in tables)
+    first.further_tables = others
+    return first
+
+
+def _describe_table(path: str | Path, key: str, layout: Format | None, sample_values: int) -> Summary:
+    if layout is None:
+        from qhep.data.table_info import describe
+
+        return describe(path, key, sample_values)
+    summary = layout.describe(path, sample_values, key=key)
+    if not any(what == "table" for what, _ in summary.details):
+        summary.details.insert(0, ("table", f"key '{key}'"))
+    return summary
 
 
 def print_summary(summary: Summary, console: Console | None = None) -> None:
     console = console or Console()
-    head = Table(title=summary.path, show_header=False)
+    tables = [summary, *summary.further_tables]
+    for number, one in enumerate(tables, start=1):
+        _print_one(one, console, one.path if len(tables) == 1 else f"{one.path}: table {number} of {len(tables)}")
+
+
+def _print_one(summary: Summary, console: Console, title: str) -> None:
+    head = Table(title=title, show_header=False)
     head.add_column("what", style="bold")
     head.add_column("value")
     head.add_row("format", summary.format)

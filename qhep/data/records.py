@@ -44,3 +44,8 @@ DOWNLOADS: dict[str, tuple[ZenodoFiles, ...]] = {
                     "DarkCLR semi-visible jets: QCD and the Aachen signal, jet constituents"),
     ),
 }
+
+
+def task_for_file(name: str) -> str | None:
+    """The `qhep data download` task whose records hold a file of this name (None if none does)."""
+    return next((task for task, entries in DOWNLOADS.items() for entry in entries if name in entry.files), None)

@@ -18,7 +18,10 @@ import numpy as np
 import pandas as pd
 
 from qhep.errors import DataError
-from qhep.formats.hdf import check_file, error_reason, finite_array, untimed_hdf5_nodes
+from qhep.formats.files import check_file
+from qhep.formats.hdf import (
+    check_unique_columns, count_rows, error_reason, finite_array, non_negative, untimed_hdf5_nodes,
+)
 
 KEY = "table"
 LABEL = "is_signal_new"
@@ -56,28 +59,33 @@ def constituent_columns(n_constituents: int) -> list[str]:
     return [f"{f}_{i}" for i in range(n_constituents) for f in FIELDS]
 
 
-def inspect_table(path: str | Path) -> TableInfo:
-    """Check the file holds a constituent table (without reading its rows) and describe it."""
+def inspect_table(path: str | Path, key: str | None = None) -> TableInfo:
+    """Check the file holds a constituent table (under `key`, else see _table_key) without reading its rows, and
+    describe it. A table without rows is described (n_rows 0); the readers refuse it."""
     path = Path(path)
     with _open(path) as store:
-        key = _table_key(store, path)
+        key = _table_key(store, path) if key is None else key
         try:
-            storer = store.get_storer(key)
-            n_rows = int(storer.nrows if storer.is_table else storer.shape[0])
+            n_rows = count_rows(store, key)
         except Exception as exc:  # a damaged table header
             raise DataError(path, f"not a readable pandas table under key '{key}' ({error_reason(exc)})") from None
         columns = [str(c) for c in _read(store, key, path, 0, 0).columns]
+    check_unique_columns(columns, path, key)
     n_constituents = _count_constituents(columns, path)
     if LABEL not in columns:
         raise DataError(path, f"missing column {LABEL}")
-    if n_rows == 0:
-        raise DataError(path, "no jets (the table has no rows)")
     return TableInfo(path, key, n_rows, n_constituents, all(c in columns for c in TRUTH))
 
 
-def read_jets(path: str | Path, start: int = 0, stop: int | None = None) -> JetBatch:
+def _with_jets(info: TableInfo) -> TableInfo:
+    if info.n_rows == 0:
+        raise DataError(info.path, "no jets (the table has no rows)")
+    return info
+
+
+def read_jets(path: str | Path, start: int = 0, stop: int | None = None, key: str | None = None) -> JetBatch:
     """Jets in rows [start, stop) (stop None: to the end), validated."""
-    info = inspect_table(path)
+    info = _with_jets(inspect_table(path, key))
     stop = info.n_rows if stop is None else min(stop, info.n_rows)
     with _open(info.path) as store:
         frame = _read(store, info.key, info.path, start, stop)
@@ -86,7 +94,7 @@ def read_jets(path: str | Path, start: int = 0, stop: int | None = None) -> JetB
 
 def iter_jets(path: str | Path, chunk_size: int = 20_000, max_jets: int | None = None) -> Iterator[JetBatch]:
     """The first `max_jets` jets (None: all) in batches of `chunk_size` rows, one batch in memory at a time."""
-    info = inspect_table(path)
+    info = _with_jets(inspect_table(path))
     end = info.n_rows if max_jets is None else min(max_jets, info.n_rows)
     with _open(info.path) as store:
         for start in range(0, end, chunk_size):
@@ -157,7 +165,9 @@ def _count_constituents(columns: list[str], path: Path) -> int:
     """N from the E_i/PX_i/PY_i/PZ_i names; every i in 0..N-1 must have all four."""
     indices = {int(m.group(2)) for c in columns if (m := _CONSTITUENT.match(c))}
     if not indices:
-        raise DataError(path, "missing constituent columns E_i PX_i PY_i PZ_i (none found)")
+        shown = ", ".join(columns[:8]) + (f" and {len(columns) - 8} more" if len(columns) > 8 else "")
+        raise DataError(path, f"missing constituent columns E_i PX_i PY_i PZ_i (none found; the table has "
+                              f"{shown or 'no columns'})")
     n = max(indices) + 1
     present = set(columns)
     missing = [c for c in constituent_columns(n) if c not in present]
@@ -172,14 +182,16 @@ def _to_batch(frame: pd.DataFrame, info: TableInfo, start: int) -> JetBatch:
     names = constituent_columns(info.n_constituents)
     values = finite_array(frame, names, info.path, start).reshape(len(frame), info.n_constituents, 4)
     energy = values[:, :, 0]
-    if (energy < 0).any():
-        row, const = np.argwhere(energy < 0)[0]
-        raise DataError(info.path, f"negative energy in column E_{const} at row {start + row}")
+    non_negative(energy, names[::4], info.path, "energy", start)
     labels = finite_array(frame, [LABEL], info.path, start)[:, 0]
     bad = ~np.isin(labels, (0.0, 1.0))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise DataError(info.path, f"column {LABEL} holds {labels[row]:g} at row {start + row}; expected 0 or 1 "
                                    f"({int(bad.sum())} such row(s))")
-    truth = finite_array(frame, TRUTH, info.path, start)[:, [1, 2, 3, 0]] if info.has_truth else None
+    truth = None
+    if info.has_truth:
+        truth = finite_array(frame, TRUTH, info.path, start)
+        non_negative(truth[:, :1], TRUTH[:1], info.path, "energy", start)  # zeros for QCD jets, E > 0 for tops
+        truth = truth[:, [1, 2, 3, 0]]
     return JetBatch(values[:, :, [1, 2, 3, 0]], energy > 0, labels.astype(np.int64), truth, start)

@@ -4,10 +4,11 @@ One event per line, `;`-separated, every field (also the last object) closed by 
 
     event ID;process ID;event weight;MET;METphi;obj1,E1,pt1,eta1,phi1;obj2,...;
 
-E, pt and MET in MeV (converted to GeV here), object codes j b e- e+ m- m+ g. Files may be gzip-compressed
-(recognised from the gzip magic bytes, not the name). Large files are read in blocks of events, so memory stays
-bounded whatever the file size. The embedded sample is written in this same syntax (`write_events`), so one
-reader serves the published files and qhep's own.
+E, pt and MET in MeV (converted to GeV here), object codes j b e- e+ m- m+ g. Files may be gzip- or
+bzip2-compressed (recognised from the magic bytes, not the name); lines may end in LF, CRLF or CR (old Mac), and
+a UTF-8 byte-order mark may open the file. Large files are read in blocks of events, so memory stays bounded
+whatever the file size; a folder of such files is read whole (`data_files`). The embedded sample is written in
+this same syntax (`write_events`), so one reader serves the published files and qhep's own.
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from qhep.errors import DataError
+from qhep.formats.compression import open_decompressed
+from qhep.formats.files import check_file
 
 OBJECT_CODES = ("j", "b", "e-", "e+", "m-", "m+", "g")
 TYPE_OF = {code: i + 1 for i, code in enumerate(OBJECT_CODES)}  # 0 marks padding in the object view
@@ -30,7 +33,7 @@ TYPE_OF.update({"mu-": TYPE_OF["m-"], "mu+": TYPE_OF["m+"]})
 JET, BJET, ELECTRON, POSITRON, MUON, ANTIMUON, PHOTON = range(1, 8)
 OBJECT_FIELDS = ("type", "e", "pt", "eta", "phi")
 MEV_PER_GEV = 1000.0  # division by it is exact for whole MeV values at cut boundaries (200000 -> 200.0)
-GZIP_MAGIC = b"\x1f\x8b"
+DATA_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2")  # of the files in a data folder, compared in lower case
 
 
 @dataclass
@@ -101,15 +104,33 @@ def empty_events() -> Events:
                   np.zeros(0, np.int8), f, f, f, f)
 
 
+def data_files(folder: str | Path) -> list[Path]:
+    """Every data file of a folder, sorted by name: each must be a readable regular file named *.csv, *.csv.gz
+    or *.csv.bz2 (any case); anything else is refused rather than left out unseen. Hidden entries (.DS_Store,
+    editors' swap files) are no data and are passed over."""
+    folder = Path(folder)
+    try:
+        entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    except OSError as exc:
+        raise DataError(folder, f"cannot list this folder ({exc.strerror or type(exc).__name__})") from None
+    for entry in entries:
+        if entry.is_dir():
+            raise DataError(entry, "a folder inside the data folder: give the folder that holds the files "
+                                   "(subfolders are not read)")
+        if not entry.name.lower().endswith(DATA_SUFFIXES):
+            raise DataError(entry, "not a Dark Machines data file: a data folder may hold only .csv, .csv.gz and "
+                                   ".csv.bz2 files (all of them are read)")
+        check_file(entry)
+    if not entries:
+        raise DataError(folder, "no .csv, .csv.gz or .csv.bz2 files in this folder")
+    return entries
+
+
 def open_text(path: str | Path):
-    """The file as text, gunzipped if it starts with the gzip magic bytes."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file not found" if not path.exists() else "not a file")
-    with open(path, "rb") as handle:
-        magic = handle.read(2)
-    raw = gzip.open(path, "rb") if magic == GZIP_MAGIC else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8", newline=None)
+    """The file as text, decompressed if it starts with the gzip or bzip2 magic bytes; LF, CRLF and CR all end
+    a line (universal newlines), and a leading UTF-8 byte-order mark is dropped."""
+    stream, _ = open_decompressed(check_file(path))
+    return io.TextIOWrapper(stream, encoding="utf-8-sig", newline=None)
 
 
 def iter_events(path: str | Path, block_size: int = 100_000) -> Iterator[Events]:
@@ -132,7 +153,7 @@ def iter_events(path: str | Path, block_size: int = 100_000) -> Iterator[Events]
                 if len(block) == block_size:
                     yield _checked(block, path)
                     block = _Block()
-    except (OSError, EOFError, UnicodeDecodeError) as exc:  # truncated gzip, binary file, unreadable
+    except (OSError, EOFError, UnicodeDecodeError) as exc:  # truncated gzip or bzip2, binary file, unreadable
         raise DataError(path, f"not a readable Dark Machines text file ({type(exc).__name__}: {exc})") from None
     if len(block):
         yield _checked(block, path)

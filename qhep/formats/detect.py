@@ -9,7 +9,6 @@ The first recogniser that accepts a file wins, so more specific layouts come fir
 """
 from __future__ import annotations
 
-import gzip
 import importlib
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -20,9 +19,11 @@ import numpy as np
 import pandas as pd
 
 from qhep.errors import DataError
-from qhep.formats.hdf import check_file, has_hdf5_signature, pandas_store, pandas_table, read_rows, table_columns
+from qhep.formats.compression import NAMES as COMPRESSION_NAMES
+from qhep.formats.compression import UTF8_BOM, compression_of, open_decompressed
+from qhep.formats.files import check_file
+from qhep.formats.hdf import has_hdf5_signature, non_negative, pandas_store, pandas_table, read_rows, table_columns
 
-GZIP_MAGIC = b"\x1f\x8b"
 HEAD_BYTES = 1 << 16
 TEXT_LINES = 20
 SAMPLE_VALUES = 20_000_000  # ~160 MB of float64: the whole LHCO features file, ~9,500 raw events
@@ -62,6 +63,7 @@ class Summary:
     groups: list[FeatureGroup] = field(default_factory=list)
     details: list[tuple[str, str]] = field(default_factory=list)  # further (what, value) facts about the layout
     tallies: list[Tally] = field(default_factory=list)  # events per category, e.g. per process ID
+    further_tables: list[Summary] = field(default_factory=list)  # the file's other tables, one summary each
 
 
 class Accumulator:
@@ -109,10 +111,12 @@ def sample_note(ranges: list[tuple[int, int]], n_events: int) -> str:
 
 # --- content probe --------------------------------------------------------------------------------------------
 class Probe:
-    """Cheap facts about a file's content, each read once and only when a recogniser asks."""
+    """Cheap facts about a file's content, each read once and only when a recogniser asks; with `key`, the
+    pandas tables are that one table of the file."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, key: str | None = None):
         self.path = check_file(path)
+        self.key = key
 
     @cached_property
     def head(self) -> bytes:
@@ -121,31 +125,33 @@ class Probe:
 
     @cached_property
     def kind(self) -> str:
-        """hdf5, gzip, tar, text or binary."""
+        """hdf5, gzip, bz2, tar, text or binary."""
         if has_hdf5_signature(self.head):
             return "hdf5"
-        if self.head.startswith(GZIP_MAGIC):
-            return "gzip"
+        compression = compression_of(self.head)
+        if compression is not None:
+            return compression
         if self.head[257:262] == b"ustar":
             return "tar"
         return "text" if _as_text(self.head) is not None else "binary"
 
     @cached_property
     def text_lines(self) -> list[str]:
-        """The first lines of a text file (gunzipped if gzip-compressed); [] for binary content."""
+        """The first lines of a text file (decompressed if gzip or bzip2); [] for binary content."""
         data = self.head
-        if self.kind == "gzip":
+        if self.kind in ("gzip", "bz2"):
             try:
-                with gzip.open(self.path, "rb") as handle:
-                    data = handle.read(HEAD_BYTES)
+                stream, _ = open_decompressed(self.path)
+                with stream:
+                    data = stream.read(HEAD_BYTES)
             except (OSError, EOFError):
                 return []
         elif self.kind != "text":
             return []
-        text = _as_text(data)
+        text = _as_text(data.removeprefix(UTF8_BOM))  # a byte-order mark is no part of the first line
         if text is None:
             return []
-        lines = text.splitlines()
+        lines = text.splitlines()  # LF, CRLF and old Mac CR alike
         if len(data) == HEAD_BYTES and lines:
             lines = lines[:-1]  # the last line may be cut at the read boundary
         return lines[:TEXT_LINES]
@@ -156,7 +162,8 @@ class Probe:
         if self.kind != "hdf5":
             return {}
         with pandas_store(self.path) as store:
-            return table_columns(store)
+            tables = table_columns(store)
+        return tables if self.key is None else {k: v for k, v in tables.items() if k == self.key}
 
     def table_with(self, columns: Collection[str]) -> str | None:
         """The first pandas key whose columns include all of `columns`."""
@@ -175,10 +182,10 @@ class Probe:
             return "pandas HDF5 with table(s) " + "; ".join(parts)
         if self.kind == "tar":
             return "a tar archive: extract it and pass the files inside"
+        compressed = f"{COMPRESSION_NAMES[self.kind]}-compressed " if self.kind in ("gzip", "bz2") else ""
         if self.text_lines:
-            compressed = "gzip-compressed " if self.kind == "gzip" else ""
             return f"{compressed}text starting {self.text_lines[0][:60]!r}"
-        return "gzip-compressed binary data" if self.kind == "gzip" else "binary data"
+        return f"{compressed}binary data"
 
 
 def _as_text(data: bytes) -> str | None:
@@ -218,6 +225,14 @@ def _lhco_columns() -> tuple[list[str], list[str]]:
     return COLUMNS[:-1], COLUMNS
 
 
+def _check_lhco_physics(values: np.ndarray, columns: list[str], path: str | Path, first_row: int) -> None:
+    from qhep.formats.lhco import NON_NEGATIVE
+
+    for quantity, names in NON_NEGATIVE.items():
+        index = [columns.index(n) for n in names]
+        non_negative(values[:, index], names, path, quantity, first_row)
+
+
 def is_lhco_features(probe: Probe) -> bool:
     return probe.table_with(_lhco_columns()[1]) is not None
 
@@ -236,16 +251,18 @@ def dijet_mass(values: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(energy**2 - ((p1 + p2) ** 2).sum(1), 0.0))
 
 
-def describe_lhco_features(path: str | Path, sample_values: int = SAMPLE_VALUES, labelled: bool = True) -> Summary:
+def describe_lhco_features(path: str | Path, sample_values: int = SAMPLE_VALUES, labelled: bool = True,
+                           key: str | None = None) -> Summary:
     jet_columns, all_columns = _lhco_columns()
     columns = all_columns if labelled else jet_columns
-    with pandas_table(path, columns) as (store, key, n_events):
+    with pandas_table(path, columns, key) as (store, key, n_events):
         ranges = sample_ranges(n_events, max(sample_values // len(columns), 1))
         stats = Accumulator([*jet_columns, "mjj"])
         labels = {"background": 0, "signal": 0}
         for start, stop in ranges:
             frame = read_rows(store, key, start, stop, path)
             values = finite_values(frame, columns, path, start)
+            _check_lhco_physics(values, columns, path, start)
             stats.add_rows(np.column_stack([values[:, :14], dijet_mass(values[:, :14])]))
             if labelled:
                 for name, n in label_counts(values[:, 14], path, start, "label").items():
@@ -262,8 +279,8 @@ def describe_lhco_features(path: str | Path, sample_values: int = SAMPLE_VALUES,
                    [FeatureGroup(f"stored jet features [GeV] and mjj, {note}", stats.stats())])
 
 
-def describe_lhco_qcd_extra(path: str | Path, sample_values: int = SAMPLE_VALUES) -> Summary:
-    return describe_lhco_features(path, sample_values, labelled=False)
+def describe_lhco_qcd_extra(path: str | Path, sample_values: int = SAMPLE_VALUES, key: str | None = None) -> Summary:
+    return describe_lhco_features(path, sample_values, labelled=False, key=key)
 
 
 # --- the registry -------------------------------------------------------------------------------------------------
@@ -272,11 +289,13 @@ class Format:
     name: str
     title: str
     recognise: Callable[[Probe], bool]
-    describer: str  # "module:function" with signature (path, sample_values) -> Summary
+    describer: str  # "module:function" with signature (path, sample_values[, key=]) -> Summary
 
-    def describe(self, path: str | Path, sample_values: int = SAMPLE_VALUES) -> Summary:
+    def describe(self, path: str | Path, sample_values: int = SAMPLE_VALUES, key: str | None = None) -> Summary:
+        """Summary of the file, or of its pandas table `key` (HDF5 layouts' describers take a key)."""
         module, _, function = self.describer.partition(":")
-        return getattr(importlib.import_module(module), function)(path, sample_values)
+        describer = getattr(importlib.import_module(module), function)
+        return describer(path, sample_values) if key is None else describer(path, sample_values, key=key)
 
 
 def _is_lhco_raw(probe: Probe) -> bool:
@@ -320,7 +339,7 @@ def _is_darkmachines(probe: Probe) -> bool:
 JET_CONSTITUENTS = Format("jet-constituents", "jet constituents (top tagging train/val/test.h5, semi-visible jets "
                           "qcd_constit.h5 / aachen_constit.h5 layout)", _is_jet_constituents,
                           "qhep.data.constituents_info:describe")
-DARKMACHINES_CSV = Format("darkmachines-csv", "Dark Machines events (`;`-separated text, plain or gzip)",
+DARKMACHINES_CSV = Format("darkmachines-csv", "Dark Machines events (`;`-separated text, plain, gzip or bzip2)",
                           _is_darkmachines, "qhep.data.darkmachines_info:describe")
 
 FORMATS: list[Format] = [LHCO_RAW, LHCO_FEATURES, LHCO_QCD_EXTRA, JET_CONSTITUENTS, DARKMACHINES_CSV]
@@ -329,7 +348,19 @@ FORMATS: list[Format] = [LHCO_RAW, LHCO_FEATURES, LHCO_QCD_EXTRA, JET_CONSTITUEN
 def detect(path: str | Path) -> Format:
     """The registered format of a file, from its content; DataError saying what the file looks like otherwise."""
     probe = Probe(path)
-    for candidate in FORMATS:
-        if candidate.recognise(probe):
-            return candidate
-    raise DataError(path, f"not a recognised dataset layout: {probe.description()}")
+    found = _recognise(probe)
+    if found is None:
+        raise DataError(path, f"not a recognised dataset layout: {probe.description()}; qhep reads these layouts: "
+                              f"{', '.join(f.name for f in FORMATS)}")
+    return found
+
+
+def detect_tables(path: str | Path) -> list[tuple[str, Format | None]]:
+    """(key, format or None when unrecognised) of every pandas table of an HDF5 file, in the file's order;
+    [] for a file that is not pandas HDF5."""
+    probe = Probe(path)
+    return [(key, _recognise(Probe(probe.path, key))) for key in probe.pandas_tables]
+
+
+def _recognise(probe: Probe) -> Format | None:
+    return next((candidate for candidate in FORMATS if candidate.recognise(probe)), None)

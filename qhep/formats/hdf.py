@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from collections import Counter
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,41 +13,20 @@ import pandas as pd
 import tables
 
 from qhep.errors import DataError
+from qhep.formats.files import check_file
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 HDF5_SIGNATURE_OFFSETS = (0, 512, 1024, 2048)  # the HDF5 superblock may follow a user block of 512 * 2^k bytes
+SHOWN_COLUMNS = 8  # column names quoted in an error message, per table
 
 
-def read_pandas_hdf(path: str | Path, preferred_keys: tuple[str, ...] = ("df", "table")) -> pd.DataFrame:
-    """The DataFrame stored in a pandas HDF5 file: the only key, else the first of `preferred_keys` present."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise DataError(path, "file is empty")
-    try:
-        with warnings.catch_warnings(), pd.HDFStore(path, mode="r") as store:
-            warnings.simplefilter("ignore")
-            keys = [k.lstrip("/") for k in store.keys()]
-            if not keys:
-                raise DataError(path, "no pandas table in this HDF5 file")
-            key = keys[0] if len(keys) == 1 else next((k for k in preferred_keys if k in keys), None)
-            if key is None:
-                raise DataError(path, f"several tables ({', '.join(keys)}) and none of {preferred_keys}")
-            return store.get(key)
-    except DataError:
-        raise
-    except Exception as exc:  # PyTables/HDF5 raise many types for truncated or foreign files
-        raise DataError(path, f"not a readable pandas HDF5 file ({error_reason(exc)})") from None
-
-
-def require_columns(frame: pd.DataFrame, columns: list[str], path: str | Path) -> pd.DataFrame:
-    """Select columns by name; fail on missing ones and on NaN/inf values, naming the column."""
-    names = [str(c) for c in frame.columns]
-    missing = [c for c in columns if c not in names]
-    if missing:
-        raise DataError(path, f"missing column(s) {', '.join(missing)}")
-    frame = frame.rename(columns=str)[columns]
+def read_table(path: str | Path, columns: list[str], preferred: tuple[str, ...] = ("df", "table")) -> pd.DataFrame:
+    """The named columns of the table holding them all (the first of `preferred` keys if several do), every
+    row, NaN/inf refused; DataError naming the file and what is wrong otherwise."""
+    path = check_file(path)
+    with pandas_store(path) as store:
+        key = find_table(store, columns, path, preferred=preferred)
+        frame = read_rows(store, key, 0, count_rows(store, key), path)[columns]
     finite_array(frame, columns, path)
     return frame
 
@@ -62,14 +42,17 @@ def finite_array(frame: pd.DataFrame, columns: list[str], path: str | Path, firs
     return values
 
 
-def check_file(path: str | Path) -> Path:
-    """The path, if it names a non-empty regular file; DataError saying what is wrong otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file not found" if not path.exists() else "not a regular file")
-    if path.stat().st_size == 0:
-        raise DataError(path, "file is empty")
-    return path
+def non_negative(values: np.ndarray, columns: list[str], path: str | Path, quantity: str,
+                 first_row: int = 0) -> np.ndarray:
+    """`values` (rows x columns), unless one is negative where physics forbids it (an energy, a mass, a pT):
+    then a DataError naming the quantity, the first column and its row in the file."""
+    bad = values < 0
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        count = int(bad.sum())
+        more = f" ({count} negative value(s) in all)" if count > 1 else ""
+        raise DataError(path, f"negative {quantity} in column {columns[col]} at row {first_row + row}{more}")
+    return values
 
 
 def has_hdf5_signature(head: bytes) -> bool:
@@ -97,7 +80,9 @@ def table_columns(store: pd.HDFStore) -> dict[str, list[str]]:
     tables = {}
     for key in store.keys():
         try:
-            empty = store.select(key, start=0, stop=0)  # reads the axes only
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                empty = store.select(key, start=0, stop=0)  # reads the axes only
         except Exception:  # a node pandas cannot read as a frame: not ours to judge here
             continue
         if isinstance(empty, pd.DataFrame):
@@ -105,25 +90,58 @@ def table_columns(store: pd.HDFStore) -> dict[str, list[str]]:
     return tables
 
 
+def find_table(store: pd.HDFStore, columns: Collection[str], path: str | Path, key: str | None = None,
+               preferred: tuple[str, ...] = ()) -> str:
+    """The key of the table holding all `columns`: `key` itself when given, else the first of `preferred`
+    that does, else the first that does. A DataError names what was expected and what the file has."""
+    found = table_columns(store)
+    if not found:
+        raise DataError(path, "no pandas table in this file")
+    if key is not None:
+        if key not in found:
+            raise DataError(path, f"no pandas table under key '{key}' (found: {', '.join(found)})")
+        candidates = {key: found[key]}
+    else:
+        candidates = found
+    need = set(columns)
+    holding = [k for k, names in candidates.items() if need <= set(names)]
+    if not holding:
+        if len(candidates) == 1:  # one table: what it lacks says it all
+            (only, names), = candidates.items()
+            missing = [c for c in columns if c not in set(names)]
+            raise DataError(path, f"missing column(s) {_shown(missing)} (table '{only}' has {_shown(names)})")
+        tables_found = "; ".join(f"'{k}' with {_shown(names)}" for k, names in candidates.items())
+        raise DataError(path, f"no table holds the expected columns {_shown(list(columns))} "
+                              f"(found table(s): {tables_found})")
+    chosen = next((k for k in preferred if k in holding), holding[0])
+    check_unique_columns(found[chosen], path, chosen)
+    return chosen
+
+
+def check_unique_columns(names: list[str], path: str | Path, key: str) -> None:
+    """Refuse a table with a repeated column name: selecting it by name would give several columns."""
+    name, n = Counter(names).most_common(1)[0] if names else (None, 0)
+    if n > 1:
+        raise DataError(path, f"column {name} appears {n} times in table '{key}'")
+
+
+def _shown(names: list[str]) -> str:
+    if not names:
+        return "no columns"
+    extra = len(names) - SHOWN_COLUMNS
+    return ", ".join(names[:SHOWN_COLUMNS]) + (f" and {extra} more" if extra > 0 else "")
+
+
 @contextmanager
-def pandas_table(path: str | Path, columns: Collection[str]) -> Iterator[tuple[pd.HDFStore, str, int]]:
-    """(store, key, number of rows from metadata) of the first table holding `columns`; else DataError naming
-    the missing ones."""
+def pandas_table(path: str | Path, columns: Collection[str],
+                 key: str | None = None) -> Iterator[tuple[pd.HDFStore, str, int]]:
+    """(store, key, number of rows from metadata) of the table holding `columns` (see find_table)."""
     path = check_file(path)
     with open(path, "rb") as handle:
         if not has_hdf5_signature(handle.read(HDF5_SIGNATURE_OFFSETS[-1] + len(HDF5_SIGNATURE))):
             raise DataError(path, "not a pandas HDF5 file")
     with pandas_store(path) as store:
-        tables = table_columns(store)
-        need = set(columns)
-        key = next((k for k, names in tables.items() if need <= set(names)), None)
-        if key is None:
-            if not tables:
-                raise DataError(path, "no pandas table in this file")
-            names = set(next(iter(tables.values())))
-            missing = [c for c in columns if c not in names]
-            shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
-            raise DataError(path, f"missing column(s) {shown}")
+        key = find_table(store, columns, path, key)
         yield store, key, count_rows(store, key)
 
 
@@ -132,14 +150,19 @@ def count_rows(store: pd.HDFStore, key: str) -> int:
     storer = store.get_storer(key)
     if storer.is_table:
         return int(storer.nrows)
-    # Fixed format: axis1 is the stored row index; its length is in the dataset header.
-    return int(storer.group.axis1.shape[0])
+    # Fixed format: axis1 is the stored row index; its length is in the dataset header. pandas stores an empty
+    # array as a one-element placeholder and keeps the true shape in the node's `shape` attribute.
+    node = storer.group.axis1
+    shape = getattr(node._v_attrs, "shape", None)
+    return int(shape[0] if shape is not None else node.shape[0])
 
 
 def read_rows(store: pd.HDFStore, key: str, start: int, stop: int, path: str | Path) -> pd.DataFrame:
     """Rows [start, stop) of a pandas table, columns named as strings; read errors become DataError."""
     try:
-        frame = store.select(key, start=start, stop=stop)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frame = store.select(key, start=start, stop=stop)
     except Exception as exc:  # e.g. a truncated file whose header is intact but data chunks are missing
         raise DataError(path, f"cannot read rows {start}..{stop - 1} ({error_reason(exc)})") from None
     frame.columns = [str(c) for c in frame.columns]

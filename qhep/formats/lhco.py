@@ -11,14 +11,19 @@ import numpy as np
 import pandas as pd
 
 from qhep.errors import DataError
-from qhep.formats.hdf import read_pandas_hdf, require_columns, untimed_hdf5_nodes
+from qhep.formats.hdf import non_negative, read_table, untimed_hdf5_nodes
 
 JET_FIELDS = ("px", "py", "pz", "m", "tau1", "tau2", "tau3")
 COLUMNS = [f"{f}j{j}" for j in (1, 2) for f in JET_FIELDS] + ["label"]
+# Physics forbids negative jet masses and N-subjettiness values (sums of pT x distance).
+NON_NEGATIVE = {"mass": ["mj1", "mj2"], "N-subjettiness": [f"tau{n}j{j}" for j in (1, 2) for n in (1, 2, 3)]}
 
 
 def read_features(path: str | Path) -> pd.DataFrame:
-    frame = require_columns(read_pandas_hdf(path), COLUMNS, path).astype(np.float64)
+    """Every event of a features file, validated: all 15 columns, finite, masses and tau_N >= 0, labels 0/1."""
+    frame = read_table(path, COLUMNS).astype(np.float64)
+    for quantity, columns in NON_NEGATIVE.items():
+        non_negative(frame[columns].to_numpy(), columns, path, quantity)
     labels = frame["label"].to_numpy()
     if not np.isin(labels, (0.0, 1.0)).all():
         raise DataError(path, "column label holds values other than 0 and 1")

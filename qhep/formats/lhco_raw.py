@@ -23,7 +23,7 @@ from qhep.formats.detect import (
     LHCO_RAW, SAMPLE_VALUES, Accumulator, FeatureGroup, Summary, dijet_mass, finite_values, label_counts, sample_note,
     sample_ranges,
 )
-from qhep.formats.hdf import pandas_table, read_rows
+from qhep.formats.hdf import non_negative, pandas_table, read_rows
 
 N_HADRONS = 700
 HADRON_FIELDS = ("pt", "eta", "phi")
@@ -50,18 +50,18 @@ class RawEvents:
         return len(self.labels)
 
 
-def count_events(path: str | Path) -> int:
+def count_events(path: str | Path, key: str | None = None) -> int:
     """Number of events, from the HDF5 metadata (no data is decompressed)."""
-    with pandas_table(path, COLUMNS) as (_, _, n_events):
+    with pandas_table(path, COLUMNS, key) as (_, _, n_events):
         return n_events
 
 
 def iter_raw(path: str | Path, start: int = 0, stop: int | None = None, max_events: int | None = None,
-             chunk_events: int = CHUNK_EVENTS, dtype=np.float64) -> Iterator[RawEvents]:
+             chunk_events: int = CHUNK_EVENTS, dtype=np.float64, key: str | None = None) -> Iterator[RawEvents]:
     """Events [start, stop) in chunks of at most `chunk_events`; `stop` and `max_events` are capped at the file."""
     if chunk_events < 1:
         raise ValueError("chunk_events must be positive")
-    with pandas_table(path, COLUMNS) as (store, key, n_events):
+    with pandas_table(path, COLUMNS, key) as (store, key, n_events):
         first, last = _row_range(path, n_events, start, stop, max_events)
         for begin in range(first, last, chunk_events):
             end = min(begin + chunk_events, last)
@@ -94,10 +94,7 @@ def _checked(frame: pd.DataFrame, path, first_row: int, dtype) -> RawEvents:
     labels = values[:, -1]
     label_counts(labels, path, first_row, LABEL_COLUMN)
     hadrons = values[:, :-1].reshape(len(values), N_HADRONS, 3)
-    negative = hadrons[..., 0] < 0
-    if negative.any():
-        row, slot = np.argwhere(negative)[0]
-        raise DataError(path, f"negative pT in column {3 * slot} at row {first_row + row}")
+    non_negative(hadrons[..., 0], HADRON_COLUMNS[::3], path, "pT", first_row)
     return RawEvents(hadrons.astype(dtype, copy=False), labels.astype(np.int8), first_row)
 
 
@@ -162,9 +159,10 @@ def jet_features(events: RawEvents, radius: float = JET_RADIUS) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=FEATURE_COLUMNS)
 
 
-def describe(path: str | Path, sample_values: int = SAMPLE_VALUES, jet_events: int = DESCRIBE_JET_EVENTS) -> Summary:
+def describe(path: str | Path, sample_values: int = SAMPLE_VALUES, jet_events: int = DESCRIBE_JET_EVENTS,
+             key: str | None = None) -> Summary:
     """Exact event count from metadata; labels, hadron statistics and a clustered-jet view from a bounded sample."""
-    n_events = count_events(path)
+    n_events = count_events(path, key)
     ranges = sample_ranges(n_events, max(sample_values // len(COLUMNS), 1))
     hadron_stats = Accumulator(["hadrons per event", "hadron pT [GeV]", "hadron eta", "hadron phi"])
     jet_stats = Accumulator(["pT j1 [GeV]", "m j1 [GeV]", "pT j2 [GeV]", "m j2 [GeV]", "mjj [GeV]", "tau21 j1"])
@@ -172,7 +170,7 @@ def describe(path: str | Path, sample_values: int = SAMPLE_VALUES, jet_events: i
     clustered, empty = 0, 0
     per_block = max(jet_events // max(len(ranges), 1), 1)
     for start, stop in ranges:
-        for chunk in iter_raw(path, start, stop):
+        for chunk in iter_raw(path, start, stop, key=key):
             mask = chunk.mask
             hadron_stats.add(0, mask.sum(axis=1))
             for k in range(3):

@@ -1,8 +1,9 @@
 """Deterministic, resumable, parallel event generation in fixed chunks.
 
 Chunk i of a stream always uses the same Pythia seed and stops at the same number of selected events, so a
-sample is bit-identical whatever the number of workers. Finished chunks are kept on disk: an interrupted
-generation resumes from them instead of starting again.
+sample is bit-identical whatever the number of workers. Finished chunks are kept on disk in `<output>.parts/`:
+an interrupted generation resumes from them instead of starting again. Once the output is written and reads back
+whole, the chunk folder is removed (`install_output`).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qhep.errors import QhepError
 from qhep.generation.pythia import chunk_seed, make_pythia, silence_stdout, visible_final_state
 from qhep.progress import progress_bar
 
@@ -113,6 +115,36 @@ def generate_streams(
             counts, sigma = saved["flow"][:3], saved["flow"][3:]  # parts saved before sigma_mb hold 3 values
             flows[stream.name].add(CutFlow(*(int(v) for v in counts), *(float(v) for v in sigma)))
     return {name: np.concatenate(r) for name, r in rows.items()}, flows
+
+
+def parts_dir_of(output: Path) -> Path:
+    """Where the finished chunks of `output` are kept until it is complete."""
+    return output.with_name(output.name + ".parts")
+
+
+def install_output(written: Path, output: Path, expected: int, count: Callable[[Path], int]) -> None:
+    """Move the freshly written file `written` to `output` once `count` (a reader) finds the `expected` number
+    of events in it, then remove the chunk folder; on any failure the chunks stay, for a rerun to resume from."""
+    found = count(written)
+    if found != expected:
+        raise QhepError(f"{written}: holds {found} events after writing, expected {expected}; the finished "
+                        f"chunks are kept in {parts_dir_of(output)}")
+    written.replace(output)
+    remove_parts(parts_dir_of(output))
+
+
+# Only what generation writes is removed: anything else found in the folder stays, and the folder with it.
+_PART_PATTERNS = ("*.npz", "*.slha")
+
+
+def remove_parts(parts_dir: Path) -> None:
+    if not parts_dir.is_dir():
+        return
+    for pattern in _PART_PATTERNS:
+        for part in parts_dir.glob(pattern):
+            part.unlink()
+    if not any(parts_dir.iterdir()):
+        parts_dir.rmdir()
 
 
 def _save_part(future, part: Path, bar, n: int) -> None:

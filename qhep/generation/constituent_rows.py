@@ -78,12 +78,12 @@ def write_constituent_sample(path, streams, event_fn, n_constituents: int, seed:
 
     import pandas as pd
 
-    from qhep.formats.constituents import write_jets
-    from qhep.generation.chunks import generate_streams
+    from qhep.formats.constituents import inspect_table, write_jets
+    from qhep.generation.chunks import generate_streams, install_output, parts_dir_of
 
     path = Path(path)
     rows, flows = generate_streams(
-        streams, event_fn, seed, parts_dir=path.with_name(path.name + ".parts"), chunk_size=chunk_size,
+        streams, event_fn, seed, parts_dir=parts_dir_of(path), chunk_size=chunk_size,
         workers=workers or os.cpu_count() or 1, show_progress=show_progress, raw_event=True,
     )
     parts = [split_rows(rows[s.name], n_constituents) for s in streams]
@@ -96,7 +96,7 @@ def write_constituent_sample(path, streams, event_fn, n_constituents: int, seed:
                                         in enumerate(extra_columns.items())})}
     tmp = path.with_name(path.name + ".tmp")
     write_jets(tmp, constituents, labels[order], truth=truth, **({"extra": extra} if extra else {}))
-    tmp.replace(path)
+    install_output(tmp, path, len(labels), lambda p: inspect_table(p).n_rows)
     report = {name: vars(flow) for name, flow in flows.items()}
     for stream, (_, _, columns) in zip(streams, parts):
         report[stream.name]["truncated_jets"] = int((columns[:, multiplicity_column] > n_constituents).sum())

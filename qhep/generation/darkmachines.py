@@ -29,9 +29,10 @@ import fastjet
 import numpy as np
 
 from qhep.formats.darkmachines import (
-    ANTIMUON, BJET, ELECTRON, JET, MUON, PHOTON, POSITRON, Events, format_line, write_events,
+    ANTIMUON, BJET, ELECTRON, JET, MUON, PHOTON, POSITRON, Events, format_line, iter_events,
+    write_events,
 )
-from qhep.generation.chunks import Stream, generate_streams
+from qhep.generation.chunks import Stream, generate_streams, install_output, parts_dir_of
 from qhep.tasks.darkmachines import CHANNELS, in_channel
 
 LUMINOSITY_FB = 10.0  # the challenge's dataset corresponds to 10 fb^-1
@@ -215,7 +216,7 @@ def generate_darkmachines(
     n_signal events. Counts are of stored events (passing at least one channel).
     """
     path = Path(path)
-    parts = path.with_name(path.name + ".parts")
+    parts = parts_dir_of(path)
     parts.mkdir(parents=True, exist_ok=True)
     slha = parts / f"{SIGNAL_GLUINO}.slha"
     if not slha.exists() or slha.read_text() != gluino_slha():
@@ -243,7 +244,7 @@ def generate_darkmachines(
                                "events_with_objects_dropped": int((block[:, 2] > MAX_OBJECTS).sum())}
     tmp = path.with_name(path.name + ".tmp")
     write_events(lines, tmp)
-    tmp.replace(path)
+    install_output(tmp, path, len(lines), lambda p: sum(len(block) for block in iter_events(p)))
     return report
 
 

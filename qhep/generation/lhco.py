@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qhep.formats.lhco import write_features
-from qhep.generation.chunks import Stream, generate_streams
+from qhep.formats.hdf import read_table
+from qhep.formats.lhco import COLUMNS, write_features
+from qhep.generation.chunks import Stream, generate_streams, install_output, parts_dir_of
 from qhep.generation.jets import cluster_jets, invariant_mass, nsubjettiness
 
 JET_RADIUS = 1.0
@@ -71,7 +72,7 @@ def generate_lhco(
         Stream("signal", wprime_settings(), n_signal, 1.0),
     ]
     rows, flows = generate_streams(
-        streams, lhco_event_row, seed, parts_dir=path.with_name(path.name + ".parts"),
+        streams, lhco_event_row, seed, parts_dir=parts_dir_of(path),
         workers=workers or os.cpu_count() or 1, show_progress=show_progress,
     )
     table = np.concatenate([
@@ -79,5 +80,5 @@ def generate_lhco(
     ])
     tmp = path.with_name(path.name + ".tmp")
     write_features(table, tmp)
-    tmp.replace(path)
+    install_output(tmp, path, len(table), lambda p: len(read_table(p, COLUMNS)))
     return {name: vars(flow) for name, flow in flows.items()}

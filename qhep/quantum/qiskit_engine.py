@@ -414,7 +414,8 @@ class QiskitEngine:
 
     def resources(self) -> dict:
         """Circuit figures plus what the runs so far used: circuits, bindings, PUBs, jobs (ids, modes), seconds."""
-        return {**self.circuit_figures(), "circuits": len(self._compiled),
+        discarded = {"journal_entries_discarded": self.journal.discarded} if self.journal else {}
+        return {**self.circuit_figures(), "circuits": len(self._compiled), **discarded,
                 **{k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
                    for k, v in self._stats.items()}}
 

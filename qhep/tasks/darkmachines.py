@@ -13,9 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from qhep.errors import DataError, QhepError
+from qhep.errors import QhepError
+from qhep.formats.compression import NAMES as COMPRESSION_NAMES
+from qhep.formats.compression import file_compression
 from qhep.formats.darkmachines import (
-    ANTIMUON, BJET, ELECTRON, JET, MUON, OBJECT_FIELDS, PHOTON, POSITRON, Events, empty_events, iter_events,
+    ANTIMUON, BJET, ELECTRON, JET, MUON, OBJECT_FIELDS, PHOTON, POSITRON, Events, data_files, empty_events,
+    iter_events,
 )
 from qhep.tasks.base import Split, Task, TaskData, embedded_sample, sha256_of, unsupervised_split_indices
 
@@ -117,19 +120,14 @@ class DarkMachinesTask(Task):
     name = "darkmachines"
 
     def files(self) -> list[Path]:
+        """The files to read: the given ones, and every data file of a given folder (see data_files)."""
         given = self.settings["data"]["path"]
         if not given:
             return [embedded_sample(SAMPLE_FILE)]
         paths = [Path(p) for p in ([given] if isinstance(given, (str, Path)) else given)]
         files = []
         for path in paths:
-            if path.is_dir():
-                found = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith((".csv", ".csv.gz")))
-                if not found:
-                    raise DataError(path, "no .csv or .csv.gz files in this folder")
-                files += found
-            else:
-                files.append(path)
+            files += data_files(path) if path.is_dir() else [path]
         return files
 
     def _check_settings(self) -> None:
@@ -157,7 +155,8 @@ class DarkMachinesTask(Task):
                 "removed_by_cut": {name: {"background": 0, "signal": 0}
                                    for name, _ in channel_cuts(empty_events(), channel)}}
         sources, found = [], set()
-        for path in self.files():
+        files = self.files()
+        for path in files:
             n_file = 0
             for events in iter_events(path):
                 n_file += len(events)
@@ -179,7 +178,8 @@ class DarkMachinesTask(Task):
                 kept_signal.append(tuple(a[is_signal] for a in rows))
                 reservoir.add(*(a[~is_signal] for a in rows))
             flow["events_read"] += n_file
-            sources.append({"file": str(path), "sha256": sha256_of(path), "events": n_file})
+            sources.append({"file": str(path), "sha256": sha256_of(path), "events": n_file,
+                            "compression": COMPRESSION_NAMES[file_compression(path)]})
         background = reservoir.result()
         signal_rows = [np.concatenate([part[k] for part in kept_signal]) for k in range(3)] if kept_signal else None
         n_sig = len(signal_rows[0]) if signal_rows else 0
@@ -202,7 +202,7 @@ class DarkMachinesTask(Task):
             "test_background": int((y[test_index] == 0).sum()), "test_signal": int((y[test_index] == 1).sum()),
         })
         dataset = {
-            "name": self.name, "source": ", ".join(str(p) for p in self.files()), "embedded": not s["data"]["path"],
+            "name": self.name, "source": ", ".join(str(p) for p in files), "embedded": not s["data"]["path"],
             # One digest for the whole input: the file's own, or that of the files' digests in order.
             "sha256": sources[0]["sha256"] if len(sources) == 1 else
             hashlib.sha256("".join(f["sha256"] for f in sources).encode()).hexdigest(),
