@@ -43,6 +43,12 @@ class Task(ABC):
     name: ClassVar[str]
 
     def __init__(self, settings: dict):
+        from qhep.errors import QhepError
+        from qhep.tasks.settings import task_problems  # declares its checks with the tasks' own names
+
+        found = task_problems(settings)
+        if found:
+            raise QhepError(found[0])
         self.settings = settings
 
     @abstractmethod

@@ -15,7 +15,6 @@ from pathlib import Path
 import fastjet
 import numpy as np
 
-from qhep.errors import QhepError
 from qhep.formats.constituents import iter_jets
 from qhep.generation.jets import invariant_mass, nsubjettiness
 from qhep.tasks.base import Task, TaskData, embedded_sample, sha256_of, unsupervised_split
@@ -107,22 +106,11 @@ class ConstituentTask(Task):
 
     def load(self, seed: int) -> TaskData:
         s = self.settings
-        representation = s["representation"]
-        if representation not in REPRESENTATIONS:
-            raise QhepError(f"task.representation: unknown {representation!r}; "
-                            f"choose one of: {', '.join(REPRESENTATIONS)}")
-        if representation == "high_level":
-            unknown = [f for f in s["features"] if f not in FEATURES]
-            if unknown or not s["features"]:
-                raise QhepError(f"task.features: unknown {unknown or 'empty list'}; choose from: {', '.join(FEATURES)}")
+        if s["representation"] == "high_level":
             names = list(s["features"])
         else:
-            if int(s["view_constituents"]) < 1:
-                raise QhepError("task.view_constituents must be a positive integer")
             names = [f"{f}_{i}" for i in range(int(s["view_constituents"])) for f in VIEW_FIELDS]
         max_jets = s["data"]["max_jets"]
-        if max_jets is not None and int(max_jets) < 1:
-            raise QhepError("task.data.max_jets must be a positive integer or null")
         paths = self._paths()
         blocks, labels, files = [], [], []
         for path in paths:

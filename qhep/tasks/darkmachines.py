@@ -130,20 +130,7 @@ class DarkMachinesTask(Task):
             files += data_files(path) if path.is_dir() else [path]
         return files
 
-    def _check_settings(self) -> None:
-        s = self.settings
-        if s["view"] not in VIEWS:
-            raise QhepError(f"task.view: unknown {s['view']!r}; choose one of: {', '.join(VIEWS)}")
-        unknown = [f for f in s["features"] if f not in FEATURES]
-        if s["view"] == "features" and (unknown or not s["features"]):
-            raise QhepError(f"task.features: unknown {unknown or 'empty list'}; choose from: {', '.join(FEATURES)}")
-        if str(s["channel"]) not in CHANNELS:
-            raise QhepError(f"task.channel: unknown {str(s['channel'])!r}; choose one of: {', '.join(CHANNELS)}")
-        if int(s["max_objects"]) < 1:
-            raise QhepError("task.max_objects must be at least 1")
-
     def load(self, seed: int) -> TaskData:
-        self._check_settings()
         s = self.settings
         channel, signal = str(s["channel"]), str(s["signal"])
         other_signals = set(map(str, s["bsm_processes"])) - {signal}

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from qhep.errors import QhepError
 from qhep.formats.lhco import read_features
 from qhep.tasks.base import Task, TaskData, embedded_sample, sha256_of, unsupervised_split
 
@@ -40,11 +39,6 @@ class LHCOTask(Task):
 
     def load(self, seed: int) -> TaskData:
         s = self.settings
-        unknown = [f for f in s["features"] if f not in FEATURES]
-        if unknown or not s["features"]:
-            raise QhepError(f"task.features: unknown {unknown or 'empty list'}; choose from: {', '.join(FEATURES)}")
-        if s["region"] not in REGIONS:
-            raise QhepError(f"task.region: unknown {s['region']!r}; choose one of: {', '.join(REGIONS)}")
         path = s["data"]["path"] or embedded_sample(self.sample_file)
         frame = read_features(path)
         features = cathode_features(frame)
