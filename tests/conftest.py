@@ -37,3 +37,18 @@ def lhco_file(tmp_path):
     path = tmp_path / "events_anomalydetection_v2.features.h5"
     lhco_frame().to_hdf(path, key="df", mode="w", format="fixed")
     return path
+
+
+@pytest.fixture
+def zenodo():
+    """A local Zenodo records API (tests/test_data_commands.py) serving the files a test puts in it."""
+    import threading
+
+    from tests.test_data_commands import FakeZenodo
+
+    fake = FakeZenodo()
+    thread = threading.Thread(target=fake.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()

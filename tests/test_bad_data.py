@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import signal
-import threading
 
 import numpy as np
 import pandas as pd
@@ -19,7 +18,7 @@ from qhep.cli import main
 from qhep.generation.darkmachines import SIGNAL_GLUINO
 from tests.conftest import lhco_frame
 from tests.test_darkmachines import event
-from tests.test_data_commands import FakeZenodo, payload
+from tests.test_data_commands import payload
 from tests.test_lhco_raw import raw_events, raw_frame, write_raw
 from tests.test_top_svj import make_jets, published_frame
 
@@ -185,16 +184,6 @@ def test_darkmachines_text_variants_are_read(tmp_path, capsys, newline, bom, com
 
 
 # --- 3. download: a present file with another checksum is left alone ---------------------------------------------
-@pytest.fixture
-def zenodo():
-    fake = FakeZenodo()
-    thread = threading.Thread(target=fake.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
-
-
 def test_download_never_replaces_a_present_file_with_another_checksum(tmp_path, capsys, zenodo, monkeypatch):
     name = "events_anomalydetection_v2.h5"
     data = payload(4000)

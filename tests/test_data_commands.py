@@ -5,7 +5,6 @@ import hashlib
 import io
 import json
 import tarfile
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import h5py
@@ -328,16 +327,6 @@ class FakeZenodo:
 
     def file_requests(self):
         return [(path, ranged) for path, ranged in self.requests if path.endswith("/content")]
-
-
-@pytest.fixture
-def zenodo():
-    fake = FakeZenodo()
-    thread = threading.Thread(target=fake.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
 
 
 RAW_NAME = "events_anomalydetection_v2.h5"
