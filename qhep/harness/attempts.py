@@ -36,11 +36,6 @@ def read_attempts(folder: Path) -> list[dict]:
     return entries
 
 
-def previous_training_seconds(folder: Path) -> float:
-    """Training time spent by earlier attempts that did not finish training."""
-    return sum(e["seconds"] for e in read_attempts(folder) if e["stage"] == "fit" and e["outcome"] != "done")
-
-
 @contextmanager
 def attempt(folder: Path | None, stage: str):
     """Time a stage and log how it ended; yields a dict whose `seconds` is set on leaving."""

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from qhep import __version__
 from qhep.errors import Interrupted, QhepError, describe_os_error
-from qhep.harness.attempts import attempt, previous_training_seconds, read_attempts
+from qhep.harness.attempts import attempt, read_attempts
 from qhep.harness.lock import folder_lock
 from qhep.harness.metrics import downsample_curve, evaluate, roc
 from qhep.harness.records import RECORD_FILE, SCHEMA, environment, read_state, write_json_atomic
@@ -150,13 +150,13 @@ def _differences(a, b, prefix: str = "") -> list[str]:
 
 
 def fit(cfg: DictConfig, method, inputs: Inputs, run_id: str, run_dir: Path | None = None) -> Training:
-    """Fit, logging the attempt in run_dir: the training time recorded is this attempt's plus earlier ones'."""
-    before = previous_training_seconds(run_dir) if run_dir else 0.0
-    earlier = sum(e["stage"] == "fit" for e in read_attempts(run_dir)) if run_dir else 0
+    """Fit, logging the attempt in run_dir. The training time recorded is this attempt's plus every earlier one's
+    (an interrupted fit, or one whose record could not be written: a resume fits again)."""
+    earlier = [e["seconds"] for e in read_attempts(run_dir) if e["stage"] == "fit"] if run_dir else []
     with attempt(run_dir, "fit") as timing:
         method.fit(inputs.train_x)
-    return Training(before + timing["seconds"], len(inputs.train_x) * cfg.method.get("epochs", 1), run_id,
-                    attempts=earlier + 1)
+    return Training(sum(earlier) + timing["seconds"], len(inputs.train_x) * cfg.method.get("epochs", 1), run_id,
+                    attempts=len(earlier) + 1)
 
 
 def finish(cfg: DictConfig, started: Started, inputs: Inputs, method, training: Training,
