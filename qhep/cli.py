@@ -131,19 +131,23 @@ def _list(args) -> int:
     from rich.table import Table
 
     from qhep.methods import METHODS
+    from qhep.protocols import PROTOCOLS
     from qhep.quantum.backends import BACKENDS
     from qhep.tasks import TASKS, load_card
 
     table = Table(title="qhep registry")
-    for column in ("kind", "name", "what"):
+    for column in ("kind", "name", "runs under", "what"):
         table.add_column(column)
     for name in TASKS:
-        table.add_row("task", name, load_card(name)["title"])
+        table.add_row("task", name, "every protocol", load_card(name)["title"])
+    for name, (protocol, _) in PROTOCOLS.items():
+        table.add_row("protocol", name, "", _first_sentence(sys.modules[protocol.__module__].__doc__))
     for name, (estimator, _) in METHODS.items():
         kind = "quantum method" if estimator.quantum else "method"
-        table.add_row(kind, name, _first_sentence(sys.modules[estimator.__module__].__doc__))
+        where = f"protocol={' or '.join(estimator.protocols)}" + (", any backend" if estimator.quantum else "")
+        table.add_row(kind, name, where, _first_sentence(sys.modules[estimator.__module__].__doc__))
     for name, backend in BACKENDS.items():
-        table.add_row("backend", name, _first_sentence(type(backend).__doc__))
+        table.add_row("backend", name, "quantum methods", _first_sentence(type(backend).__doc__))
     Console().print(table)
     return 0
 

@@ -18,18 +18,20 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from qhep.errors import QhepError
 from qhep.harness.reduction import ReductionConfig
 from qhep.methods import METHODS
+from qhep.protocols import PROTOCOLS
 from qhep.quantum.backends import BACKENDS
 from qhep.settings import SEED, Flag, Number, Text, declared, problems, setting
 from qhep.tasks import TASKS, load_card
 from qhep.tasks.settings import TASK_SETTINGS, is_task_setting, task_problems
 
-DEFAULTS = {"task": "lhco", "method": "qae", "backend": "fast"}
+DEFAULTS = {"task": "lhco", "protocol": "unsupervised", "method": "qae", "backend": "fast"}
 
 
 @dataclass
 class RunConfig:
     defaults: list[Any] = field(default_factory=lambda: ["_self_", *({k: v} for k, v in DEFAULTS.items())])
     task: Any = MISSING
+    protocol: Any = MISSING
     method: Any = MISSING
     backend: Any = MISSING
     seed: int = setting(0, SEED)
@@ -45,7 +47,8 @@ class RunConfig:
 
 
 def group_options() -> dict[str, list[str]]:
-    return {"task": sorted(TASKS), "method": sorted(METHODS), "backend": sorted(BACKENDS)}
+    return {"task": sorted(TASKS), "protocol": sorted(PROTOCOLS), "method": sorted(METHODS),
+            "backend": sorted(BACKENDS)}
 
 
 @functools.cache  # the registries are fixed for the life of the process; a sweep composes many points
@@ -54,6 +57,8 @@ def _register() -> None:
     store.store(name="qhep_run", node=RunConfig)
     for name in TASKS:
         store.store(group="task", name=name, node=load_card(name))
+    for name, (_, settings) in PROTOCOLS.items():
+        store.store(group="protocol", name=name, node=settings)
     for name, (_, settings) in METHODS.items():
         store.store(group="method", name=name, node=settings)
     for name, backend in BACKENDS.items():
@@ -115,6 +120,7 @@ def config_problems(cfg: DictConfig) -> list[str]:
     method_class, method_settings = METHODS[values["method"]["name"]]
     found = (problems(values, declared(RunConfig), "") + problems(values["reduction"], declared(ReductionConfig),
                                                                  "reduction")
+             + problems(values["protocol"], declared(PROTOCOLS[values["protocol"]["name"]][1]), "protocol")
              + problems(values["method"], declared(method_settings), "method")
              + problems(values["backend"], declared(type(BACKENDS[values["backend"]["name"]])), "backend")
              + task_problems(values["task"]))
@@ -127,6 +133,9 @@ def pairing_problems(cfg: DictConfig, overrides: list[str]) -> list[str]:
     method = METHODS[cfg.method.name][0]
     backend = type(BACKENDS[cfg.backend.name])
     chose_backend = [o for o in overrides if o.partition("=")[0].partition(".")[0] == "backend"]
+    if cfg.protocol.name not in method.protocols:
+        return [f"method {cfg.method.name} runs under protocol {' or '.join(method.protocols)}, not "
+                f"{cfg.protocol.name}: set protocol={method.protocols[0]}"]
     if not method.quantum and chose_backend:
         return [f"method {cfg.method.name} is classical and runs on no quantum backend: {chose_backend[0]} "
                 "would be ignored; leave the backend out"]

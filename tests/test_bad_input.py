@@ -17,6 +17,7 @@ from qhep.cli import main
 from qhep.config import RunConfig, compose_run
 from qhep.harness.reduction import ReductionConfig
 from qhep.methods import METHODS
+from qhep.protocols import PROTOCOLS
 from qhep.quantum.backends import BACKENDS
 from qhep.settings import Number, declared, undeclared
 from qhep.tasks.settings import TASK_SETTINGS
@@ -46,8 +47,8 @@ def refused(capsys, *args, names=()):
 BAD_SETTINGS = [
     ("method.epochs=0", "method.epochs"), ("method.epochs=-1", "method.epochs"), ("method.lr=0", "method.lr"),
     ("method.lr=-0.1", "method.lr"), ("method.batch_size=0", "method.batch_size"),
-    ("task.train_fraction=-0.5", "task.train_fraction"), ("task.train_fraction=1", "task.train_fraction"),
-    ("task.max_train_events=-5", "task.max_train_events"), ("min_background=-1", "min_background"),
+    ("protocol.train_fraction=-0.5", "protocol.train_fraction"), ("protocol.train_fraction=1", "protocol.train_fraction"),
+    ("protocol.max_train_events=-5", "protocol.max_train_events"), ("min_background=-1", "min_background"),
     ("task.data.path=", "task.data.path"), ("task.data.path=[]", "task.data.path"),
     ("task.data.path=[a.h5,b.h5]", "task.data.path"), ("task.data.path={a:1}", "task.data.path"),
     ("task.data=5", "task.data"), ("seed=-1", "seed"), ("seed=4294967296", "seed"), ("seed=1.5", "seed"),
@@ -73,7 +74,8 @@ BAD_SETTINGS = [
     ("task=darkmachines task.weighted_metrics=3", "task.weighted_metrics"),
     ("task=darkmachines task.max_background_events=0", "max_background_events"),
     # valid one by one, not together
-    ("method=ae backend=aer", "method ae is classical"), ("method=ae dry_run=true", "nothing to price"),
+    ("method=ae backend=aer", "method ae is classical"), ("protocol=supervised", "set protocol=unsupervised"),
+    ("protocol=weak", "protocol"), ("protocol.train_fraction=0", "protocol.train_fraction"), ("method=ae dry_run=true", "nothing to price"),
     ("dry_run=true", "backend fast runs locally"),
     ("backend=aer method.optimizer=qng method.qng_approx=full", "method.qng_approx=full"),
     ("backend=fake method.optimizer=qng method.qng_approx=full", "method.train_backend=fast"),
@@ -94,6 +96,8 @@ def _numeric_settings():
         yield from ((f"method={name}", f"method.{k}", c) for k, c in declared(settings).items())
     for name, backend in BACKENDS.items():
         yield from ((f"backend={name}", f"backend.{k}", c) for k, c in declared(type(backend)).items())
+    for name, (_, settings) in PROTOCOLS.items():
+        yield from ((f"protocol={name}", f"protocol.{k}", c) for k, c in declared(settings).items())
     for name, checks in TASK_SETTINGS.items():
         yield from ((f"task={name}", f"task.{k}", c) for k, c in checks.items())
     yield from ((None, k, c) for k, c in declared(RunConfig).items())
@@ -119,9 +123,10 @@ def test_every_numeric_setting_probed(group, key, check, value):
 def test_every_setting_declares_its_check():
     """A new method, backend or top-level setting without a declared type and range fails here."""
     kinds = [settings for _, settings in METHODS.values()] + [type(b) for b in BACKENDS.values()]
-    missing = {kind.__name__: [f for f in undeclared(kind) if f != "name"] for kind in kinds}
-    missing["RunConfig"] = [f for f in undeclared(RunConfig) if f not in ("defaults", "task", "method", "backend",
-                                                                          "reduction")]
+    missing = {kind.__qualname__: [f for f in undeclared(kind) if f != "name"] for kind in kinds}
+    kinds += [settings for _, settings in PROTOCOLS.values()]
+    missing["RunConfig"] = [f for f in undeclared(RunConfig) if f not in ("defaults", "task", "protocol", "method",
+                                                                          "backend", "reduction")]
     missing["ReductionConfig"] = undeclared(ReductionConfig)
     assert not {k: v for k, v in missing.items() if v}
     assert len(NUMERIC) > 40
@@ -188,19 +193,19 @@ def test_results_folder_refused_by_the_file_system(tmp_path, capsys, monkeypatch
     def refuse(dir, **_):  # root writes through permissions: the file system's refusal is simulated
         raise OSError(fault, os.strerror(fault), dir)
 
-    monkeypatch.setattr("qhep.harness.records.tempfile.mkstemp", refuse)
+    monkeypatch.setattr("qhep.storage.tempfile.mkstemp", refuse)
     refused(capsys, "run", *FAST, f"task.data.path={lhco_file}", f"results_dir={tmp_path}", names=[words, tmp_path])
 
 
 def test_full_disk_at_the_record_keeps_the_work_and_says_how_to_resume(tmp_path, capsys, monkeypatch, lhco_file):
     """The real kernel's ENOSPC (/dev/full) when the record is written; the resume then finishes the run."""
-    import qhep.harness.records as records
+    import qhep.storage as records
 
     real, writes = os.fdopen, []
 
     def fdopen(fd, *args, **kwargs):
         writes.append(fd)
-        if len(writes) == 2:  # run.json goes through; result.json meets a full disk
+        if len(writes) == 3:  # run.json and the model's model.json go through; result.json meets a full disk
             os.close(fd)
             return open("/dev/full", "w")
         return real(fd, *args, **kwargs)
@@ -213,7 +218,8 @@ def test_full_disk_at_the_record_keeps_the_work_and_says_how_to_resume(tmp_path,
     monkeypatch.setattr(records.os, "fdopen", real)
     code, _, err = qhep(capsys, "resume", folder)
     assert code == 0, err
-    assert json.loads((folder / "result.json").read_text())["timing"]["train_attempts"] == 2
+    timing = json.loads((folder / "result.json").read_text())["timing"]
+    assert timing["model_restored"] and timing["train_seconds"] > 0  # the model saved before the failure, reused
 
 
 # --- files qhep wrote, read back: validated, never trusted ---------------------------------------------------------
@@ -338,7 +344,7 @@ def test_records_are_group_readable_and_stale_temporaries_cleaned(tmp_path, caps
         assert stat.S_IMODE((folder / name).stat().st_mode) & 0o044 == 0o044
     dead, alive = folder / ".tmp-999999999-abc.json", folder / f".tmp-{os.getpid()}-abc.json"
     dead.write_text("{"), alive.write_text("{")
-    from qhep.harness.records import write_json_atomic
+    from qhep.storage import write_json_atomic
 
     write_json_atomic({"x": 1}, folder / "other.json")
     assert not dead.exists() and alive.exists()
@@ -352,7 +358,7 @@ def test_resumed_run_counts_every_attempts_training_and_the_leaderboard_shows_it
 
     real = Autoencoder.fit
 
-    def interrupted(self, X):
+    def interrupted(self, X, y=None):
         time.sleep(0.3)
         raise KeyboardInterrupt
 

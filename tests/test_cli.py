@@ -25,7 +25,7 @@ def test_run_writes_a_complete_record(tmp_path, capsys, lhco_file, method):
                        f"results_dir={tmp_path}", *FAST)
     assert code == 0 and "AUC" in out
     record, folder = record_of(tmp_path)
-    assert record["schema"] == "qhep.result/1" and record["method"] == method
+    assert record["schema"] == "qhep.result/2" and record["method"] == method
     assert record["dataset"]["source"] == str(lhco_file) and len(record["dataset"]["sha256"]) == 64
     metrics = record["metrics"]
     for key in ("auc", "rejection_at_eps_s_0.3", "rejection_at_eps_s_0.5", "max_sic", "eps_s_at_eps_b_1e-02",

@@ -26,7 +26,7 @@ def test_list_override():
         ("method.n_layer=3", "unknown setting 'method.n_layer'; valid settings of method: name, n_trash, n_layers"),
         ("method.n_layers=three", "invalid value 'three' for method.n_layers (expected int)"),
         ("task.data.pth=x", "unknown setting 'task.data.pth'; valid settings of task.data: path"),
-        ("sed=1", "unknown setting 'sed'; valid settings at the top level: task, method, backend, seed, reduction"),
+        ("sed=1", "unknown setting 'sed'; valid settings at the top level: task, protocol, method, backend, seed"),
         ("seed", "expected key=value, got 'seed'"),
     ],
 )

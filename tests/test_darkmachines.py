@@ -206,7 +206,7 @@ def test_task_labels_by_process_and_counts_every_removed_event(chan3_folder):
     assert flow["background_in_channel"] == 40 and flow["signal_in_channel"] == 10
     assert len(data.train) == 20 and (data.train.y == 0).all()
     assert (data.test.y == 1).sum() == 10 and (data.test.y == 0).sum() == 20
-    assert set(data.test_process[data.test.y == 1]) == {SIGNAL_GLUINO}
+    assert set(data.test_values["process"][data.test.y == 1]) == {SIGNAL_GLUINO}
     assert data.features == ["met", "ht", "n_jets", "n_bjets", "n_leptons", "jet1_pt"]
     assert (data.test.X[:, 0][data.test.y == 1] >= 400).all() and (data.train.X[:, 2] == 2).all()
     assert len(data.dataset["files"]) == 3 and len(data.dataset["sha256"]) == 64

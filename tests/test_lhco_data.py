@@ -67,7 +67,7 @@ def test_cathode_features_by_hand():
 
 def settings(path, **changes):
     base = {"name": "lhco", "data": {"path": str(path)}, "features": ["mj_min", "delta_mj", "tau21_min", "tau21_max"],
-            "region": "all", "signal_region": [3.3, 3.7], "train_fraction": 0.5, "max_train_events": None}
+            "region": "all", "signal_region": [3.3, 3.7]}
     return {**base, **changes}
 
 

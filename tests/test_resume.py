@@ -10,7 +10,7 @@ from qhep.quantum.qiskit_engine import QiskitEngine
 
 # Trained and scored on Aer with 200 shots: every step is a job (parameter shift), sampled with a seed taken from
 # the job's content, so a replay reproduces each one. 2 steps of training and the scoring: a job each.
-RUN = ["run", "task=lhco", "method=qae", "backend=aer", "backend.shots=200", "task.max_train_events=60",
+RUN = ["run", "task=lhco", "method=qae", "backend=aer", "backend.shots=200", "protocol.max_train_events=60",
        "method.n_layers=1", "method.epochs=1", "method.batch_size=30", "task.region=all", "progress=false",
        "plots=false"]
 

@@ -23,12 +23,16 @@ from qhep.errors import Interrupted, QhepError, describe_os_error
 from qhep.harness.attempts import attempt, read_attempts
 from qhep.harness.lock import folder_lock
 from qhep.harness.metrics import downsample_curve, evaluate, roc
-from qhep.harness.records import RECORD_FILE, SCHEMA, environment, read_state, write_json_atomic
+from qhep.harness.records import RECORD_FILE, SCHEMA, environment
 from qhep.harness.reduction import reduce_inputs
+from qhep.harness.scores_file import SCORES_FILE, write_scores
 from qhep.harness.subsample import stratified_subsample
 from qhep.methods import METHODS
+from qhep.methods.persistence import MODEL_DIR, has_model, restore, save
+from qhep.protocols import make_protocol
 from qhep.quantum.backends import make_backend
 from qhep.settings import Kind, ListOf, Text, When
+from qhep.storage import read_state, write_json_atomic
 from qhep.tasks import TASKS
 
 RUN_FILE = "run.json"  # the composed run, written before fitting: what `qhep resume` recomposes
@@ -69,6 +73,7 @@ class Training:
     events: int  # training events x epochs
     run_id: str  # the run that trained the model (a sweep's other points share it)
     attempts: int = 1
+    restored: bool = False  # the model an earlier attempt saved, not fitted again
 
 
 def is_quantum(cfg: DictConfig) -> bool:
@@ -78,7 +83,7 @@ def is_quantum(cfg: DictConfig) -> bool:
 def load_inputs(cfg: DictConfig) -> Inputs:
     task_settings = OmegaConf.to_container(cfg.task, resolve=True)
     task = TASKS[task_settings["name"]](task_settings)
-    data = task.load(cfg.seed)
+    data = task.load(cfg.seed, make_protocol(OmegaConf.to_container(cfg.protocol, resolve=True)))
     if len(data.train) == 0:
         raise QhepError(f"task {data.task}: no training events after the selection ({data.cutflow})")
     train_x, test_x, reduction = reduce_inputs(data.train.X, data.test.X, data.features,
@@ -150,13 +155,21 @@ def _differences(a, b, prefix: str = "") -> list[str]:
 
 
 def fit(cfg: DictConfig, method, inputs: Inputs, run_id: str, run_dir: Path | None = None) -> Training:
-    """Fit, logging the attempt in run_dir. The training time recorded is this attempt's plus every earlier one's
-    (an interrupted fit, or one whose record could not be written: a resume fits again)."""
+    """Fit and save the model in run_dir/model, logging the attempt; or, when an earlier attempt of the run saved
+    its model, restore it instead of fitting again. The training time recorded is that of every fit the run made
+    (an interrupted one included)."""
     earlier = [e["seconds"] for e in read_attempts(run_dir) if e["stage"] == "fit"] if run_dir else []
+    events = len(inputs.train_x) * cfg.method.get("epochs", 1)
+    model_dir = run_dir / MODEL_DIR if run_dir else None
+    if model_dir is not None and has_model(model_dir):
+        restore(method, model_dir)
+        return Training(sum(earlier), events, run_id, attempts=len(earlier), restored=True)
+    labels = inputs.data.train.y if inputs.data.protocol.get("labelled_training") else None
     with attempt(run_dir, "fit") as timing:
-        method.fit(inputs.train_x)
-    return Training(sum(earlier) + timing["seconds"], len(inputs.train_x) * cfg.method.get("epochs", 1), run_id,
-                    attempts=len(earlier) + 1)
+        method.fit(inputs.train_x, labels)
+    if model_dir is not None:
+        save(method, model_dir)
+    return Training(sum(earlier) + timing["seconds"], events, run_id, attempts=len(earlier) + 1)
 
 
 def finish(cfg: DictConfig, started: Started, inputs: Inputs, method, training: Training,
@@ -179,13 +192,15 @@ def finish(cfg: DictConfig, started: Started, inputs: Inputs, method, training: 
     eps_b, eps_s = roc(test_y, scores)
     timing = {
         "train_seconds": training.seconds,
-        "train_events_per_second": training.events / training.seconds,
+        "train_events_per_second": training.events / training.seconds if training.seconds > 0 else None,
         "inference_seconds": inference_seconds,
         "inference_events_per_second": len(test_y) / inference_seconds,
         "peak_memory_mb": peak_memory_mb(),
     }
     if training.attempts > 1:
         timing["train_attempts"] = training.attempts
+    if training.restored:
+        timing["model_restored"] = True
     if training.run_id != started.run_id:  # the model was trained once for several runs: its cost is not this run's
         timing["train_shared_from"] = training.run_id
     record = {
@@ -199,6 +214,7 @@ def finish(cfg: DictConfig, started: Started, inputs: Inputs, method, training: 
         "features": data.features,
         "reduction": inputs.reduction,
         "dataset": data.dataset,
+        "protocol": data.protocol,
         "cutflow": cutflow,
         "metrics": metrics,
         "timing": timing,
@@ -212,7 +228,10 @@ def finish(cfg: DictConfig, started: Started, inputs: Inputs, method, training: 
         record["resumed"] = True
     if sweep:
         record["sweep"] = sweep
-    write_json_atomic(record, started.run_dir / RECORD_FILE)
+    write_scores(started.run_dir / SCORES_FILE, scores, test_y, data.test_values,
+                 {"run_id": started.run_id, "task": data.task, "method": cfg.method.name, "seed": int(cfg.seed)})
+    record["scores_file"] = SCORES_FILE
+    write_json_atomic(record, started.run_dir / RECORD_FILE)  # last: a record means the run is complete
     if cfg.plots:
         from qhep.reporting.plots import plot_roc_sic
 

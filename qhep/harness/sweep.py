@@ -24,11 +24,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from qhep.config import compose_run, group_options
 from qhep.errors import QhepError
-from qhep.harness.records import RECORD_FILE, read_state, write_json_atomic
+from qhep.harness.records import RECORD_FILE
 from qhep.harness.runner import (RUN_FILE, Started, check_same_config, fit, finish, is_quantum, load_inputs,
                                  new_method, read_run_state, run_label, scoring_backend, start, working_in)
 from qhep.progress import progress_bar
 from qhep.settings import Choice, Kind, ListOf, Mapping, Name, Number, Text, When
+from qhep.storage import read_state, write_json_atomic
 
 SWEEP_FILE = "sweep.json"
 SWEEP_SCHEMA = "qhep.sweep/1"
@@ -213,8 +214,8 @@ def execute(sweep_dir: Path, state: dict, points: list[Point]) -> list[dict]:
                 started = {trainer.index: _start(trainer, sweep_dir, info(trainer))} if trainer in pending else {}
                 method = new_method(trainer.cfg, scoring_backend(trainer.cfg, sweep_dir / trainer.folder))
                 method.check_inputs(inputs.train_x.shape[1])
-                log = started[trainer.index].run_dir if trainer.index in started else None
-                training = fit(trainer.cfg, method, inputs, trainer.run_id, log)
+                # the trainer's folder holds its model once fitted: a resumed sweep restores it
+                training = fit(trainer.cfg, method, inputs, trainer.run_id, sweep_dir / trainer.folder)
                 for point in pending:
                     if point is not trainer:
                         started[point.index] = _start(point, sweep_dir, info(point))
@@ -239,7 +240,7 @@ def execute(sweep_dir: Path, state: dict, points: list[Point]) -> list[dict]:
 
 def _inputs(cfg: DictConfig, cache: dict):
     """The task's data, loaded once per (task, seed, reduction): groups differing in method settings share it."""
-    key = json.dumps([OmegaConf.to_container(cfg.task, resolve=True), cfg.seed,
+    key = json.dumps([OmegaConf.to_container(cfg.task, resolve=True), OmegaConf.to_container(cfg.protocol), cfg.seed,
                       OmegaConf.to_container(cfg.reduction, resolve=True), is_quantum(cfg)], sort_keys=True)
     if key not in cache:
         cache[key] = load_inputs(cfg)

@@ -41,7 +41,7 @@ class Autoencoder(AnomalyDetector):
                     layers.append(torch.nn.ReLU())
         return torch.nn.Sequential(*layers).double()
 
-    def fit(self, X: np.ndarray) -> Autoencoder:
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> Autoencoder:
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         x = torch.as_tensor(self.scaler.fit_transform(X), dtype=torch.float64)

@@ -15,12 +15,18 @@ from qhep.progress import progress_bar
 
 class AnomalyDetector(ABC):
     name: ClassVar[str]
+    # Declared capabilities, as data, checked against the configuration before any work:
     view: ClassVar[str] = "features"  # which representation of a task the method consumes
     quantum: ClassVar[bool] = False
+    protocols: ClassVar[tuple[str, ...]] = ("unsupervised",)  # the protocols it runs under
+    output: ClassVar[str] = "scores"  # per-event anomaly scores (higher = more anomalous)
+    # Attributes that belong to this process, not to the fitted model: not saved (qhep.methods.persistence)
+    runtime: ClassVar[tuple[str, ...]] = ("progress",)
 
     @abstractmethod
-    def fit(self, X: np.ndarray) -> AnomalyDetector:
-        """Learn from (background-dominated) training events X of shape (N, n_features)."""
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> AnomalyDetector:
+        """Learn from training events X of shape (N, n_features); y: their labels where the protocol gives them
+        (supervised), else None."""
 
     @abstractmethod
     def anomaly_score(self, X: np.ndarray) -> np.ndarray:
@@ -34,6 +40,9 @@ class AnomalyDetector(ABC):
 
     def check_inputs(self, n_features: int) -> None:
         """Refuse, in one line that says what to set, inputs this method cannot take (checked before fitting)."""
+
+    def restored(self) -> None:
+        """After the fitted state was restored from a saved model: rebuild what `runtime` left out."""
 
     def resources(self) -> dict:
         """Model size: trainable parameters, and for quantum methods qubits, gates and depth."""

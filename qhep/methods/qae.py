@@ -50,6 +50,7 @@ class QAEConfig:
 class QuantumAutoencoder(AnomalyDetector):
     name = "qae"
     quantum = True
+    runtime = ("progress", "backend", "engine")  # a restored model scores on the run's own backend
 
     def __init__(self, config: QAEConfig, seed: int = 0, backend=None, progress: bool = True):
         self.config, self.seed, self.progress = config, seed, progress
@@ -81,7 +82,7 @@ class QuantumAutoencoder(AnomalyDetector):
             raise QhepError(f"method.n_trash={k} leaves no latent qubit for {n_features} inputs: set "
                             f"method.n_trash={n_features - 1} or less, or give the task more features")
 
-    def fit(self, X: np.ndarray) -> QuantumAutoencoder:
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> QuantumAutoencoder:
         c = self.config
         self.circuit = QAECircuit(X.shape[1], c.n_trash, c.n_layers, c.rotation, c.entangler, c.encoding)
         # "Pre-train on the exact engine, score on hardware": the training engine may differ from the scoring one.
@@ -118,6 +119,9 @@ class QuantumAutoencoder(AnomalyDetector):
         if c.train_backend:
             self.use_backend(self.backend)
         return self
+
+    def restored(self) -> None:
+        self.use_backend(self.backend)
 
     def use_backend(self, backend) -> None:
         """Score on another backend from now on: a trained model moves without retraining (sweeps reuse it)."""

@@ -1,9 +1,10 @@
-"""What every task provides: named features, a seeded train/test split, and the identity of its data."""
+"""What every task provides: its selected events with named features, per-event values and truth labels, and the
+identity of its data. Tasks read, select and describe; a protocol (qhep.protocols) splits the events."""
 from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import ClassVar
@@ -21,22 +22,40 @@ class Split:
 
 
 @dataclass
-class TaskData:
+class TaskEvents:
+    """Every selected event, rows aligned: features X (N, F), truth labels y, and per-event values that are not
+    features (mjj, weight, process...)."""
+
     task: str
     features: list[str]
-    train: Split
-    test: Split
+    X: np.ndarray
+    y: np.ndarray  # 1 = signal, 0 = background
     dataset: dict  # identity: source file, sha256, event counts
     cutflow: dict = field(default_factory=dict)
+    values: dict[str, np.ndarray] = field(default_factory=dict)
     # Expected signal and background counts in the evaluated region for the task's published injection, when the
     # task defines one: turns efficiencies into an expected significance.
     expected_counts: dict | None = None
 
+
+@dataclass
+class TaskData:
+    """A task's events as a protocol split them: the training sample and the evaluation (test) sample."""
+
+    task: str
+    features: list[str]
+    train: Split
+    test: Split
+    dataset: dict
+    cutflow: dict = field(default_factory=dict)
+    expected_counts: dict | None = None
+    test_values: dict[str, np.ndarray] = field(default_factory=dict)  # per test event, aligned with test
+    protocol: dict = field(default_factory=dict)  # what the protocol did, for the record
+
     def with_test_subset(self, keep: np.ndarray) -> TaskData:
-        """The same data with only the test events `keep`; per-test-event extras (fields test_*) follow."""
-        extras = {f.name: getattr(self, f.name)[keep] for f in fields(self)
-                  if f.name.startswith("test_") and getattr(self, f.name) is not None}
-        return replace(self, test=Split(self.test.X[keep], self.test.y[keep]), **extras)
+        """The same data with only the test events `keep`; the per-event values follow."""
+        return replace(self, test=Split(self.test.X[keep], self.test.y[keep]),
+                       test_values={k: v[keep] for k, v in self.test_values.items()})
 
 
 class Task(ABC):
@@ -52,8 +71,14 @@ class Task(ABC):
         self.settings = settings
 
     @abstractmethod
-    def load(self, seed: int) -> TaskData:
-        """Read the data, apply the task's selection and return the split fixed by `seed`."""
+    def events(self, seed: int) -> TaskEvents:
+        """Read the data and apply the task's selection (`seed`: for a task that subsamples its input)."""
+
+    def load(self, seed: int, protocol=None) -> TaskData:
+        """The events split by `protocol` (default: unsupervised with its default settings), fixed by `seed`."""
+        from qhep.protocols import make_protocol
+
+        return (protocol or make_protocol({"name": "unsupervised"})).apply(self.events(seed), seed)
 
     def metrics(self, data: TaskData, scores: np.ndarray) -> dict:
         """Figures of merit this task adds to the common ones (none by default)."""
@@ -70,20 +95,3 @@ def sha256_of(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def unsupervised_split_indices(y: np.ndarray, seed: int, train_fraction: float,
-                               max_train: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Training indices: a seeded share of the background; test indices: the rest of it plus all signal."""
-    rng = np.random.default_rng(seed)
-    background = rng.permutation(np.flatnonzero(y == 0))
-    n_train = int(round(train_fraction * len(background)))
-    train = background[: min(n_train, max_train) if max_train else n_train]
-    return train, np.concatenate([background[n_train:], np.flatnonzero(y == 1)])
-
-
-def unsupervised_split(X: np.ndarray, y: np.ndarray, seed: int, train_fraction: float,
-                       max_train: int | None) -> tuple[Split, Split]:
-    """Train on a seeded share of the background; test on the rest of it plus all signal."""
-    train, test = unsupervised_split_indices(y, seed, train_fraction, max_train)
-    return Split(X[train], y[train]), Split(X[test], y[test])

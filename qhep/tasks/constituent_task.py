@@ -17,7 +17,7 @@ import numpy as np
 
 from qhep.formats.constituents import iter_jets
 from qhep.generation.jets import invariant_mass, nsubjettiness
-from qhep.tasks.base import Task, TaskData, embedded_sample, sha256_of, unsupervised_split
+from qhep.tasks.base import Task, TaskEvents, embedded_sample, sha256_of
 
 FEATURES = ("mass", "pt", "tau21", "tau32", "n_constituents")
 REPRESENTATIONS = ("high_level", "constituents")
@@ -104,7 +104,7 @@ class ConstituentTask(Task):
 
     sample_file: str
 
-    def load(self, seed: int) -> TaskData:
+    def events(self, seed: int) -> TaskEvents:
         s = self.settings
         if s["representation"] == "high_level":
             names = list(s["features"])
@@ -121,7 +121,6 @@ class ConstituentTask(Task):
                 n_read += len(batch)
             files.append({"path": str(path), "sha256": sha256_of(path), "jets_read": n_read})
         X, y = np.concatenate(blocks), np.concatenate(labels)
-        train, test = unsupervised_split(X, y, seed, s["train_fraction"], s["max_train_events"])
         dataset = {
             "name": self.name,
             "source": ", ".join(f["path"] for f in files),
@@ -135,11 +134,8 @@ class ConstituentTask(Task):
         cutflow = {
             "jets_read": int(len(y)),
             "max_jets_per_file": max_jets,
-            "train_events": len(train),
-            "test_background": int((test.y == 0).sum()),
-            "test_signal": int((test.y == 1).sum()),
         }
-        return TaskData(self.name, names, train, test, dataset, cutflow)
+        return TaskEvents(self.name, names, X, y, dataset, cutflow)
 
     def _paths(self) -> list[Path]:
         path = self.settings["data"]["path"]

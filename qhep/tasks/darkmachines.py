@@ -8,7 +8,6 @@ BSM processes (files of several signals in one folder) are left out and counted;
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from qhep.formats.darkmachines import (
     ANTIMUON, BJET, ELECTRON, JET, MUON, OBJECT_FIELDS, PHOTON, POSITRON, Events, data_files, empty_events,
     iter_events,
 )
-from qhep.tasks.base import Split, Task, TaskData, embedded_sample, sha256_of, unsupervised_split_indices
+from qhep.tasks.base import Task, TaskData, TaskEvents, embedded_sample, sha256_of
 
 SAMPLE_FILE = "darkmachines.csv.gz"
 JETS, LEPTONS = (JET, BJET), (ELECTRON, POSITRON, MUON, ANTIMUON)
@@ -108,14 +107,6 @@ def object_columns(max_objects: int) -> list[str]:
     return [f"obj{i}_{field}" for i in range(1, max_objects + 1) for field in OBJECT_FIELDS]
 
 
-@dataclass
-class DarkMachinesData(TaskData):
-    """TaskData plus the event weights and process IDs of the test set (for weighted efficiencies)."""
-
-    test_weight: np.ndarray | None = None
-    test_process: np.ndarray | None = None
-
-
 class DarkMachinesTask(Task):
     name = "darkmachines"
 
@@ -130,7 +121,7 @@ class DarkMachinesTask(Task):
             files += data_files(path) if path.is_dir() else [path]
         return files
 
-    def load(self, seed: int) -> TaskData:
+    def events(self, seed: int) -> TaskEvents:
         s = self.settings
         channel, signal = str(s["channel"]), str(s["signal"])
         other_signals = set(map(str, s["bsm_processes"])) - {signal}
@@ -179,14 +170,10 @@ class DarkMachinesTask(Task):
         weight = np.concatenate([background[1], signal_rows[1]])
         process = np.concatenate([background[2], signal_rows[2]])
         y = np.concatenate([np.zeros(len(background[0]), dtype=int), np.ones(n_sig, dtype=int)])
-        # Indices, so rows, weights and process IDs stay aligned.
-        train_index, test_index = unsupervised_split_indices(y, seed, s["train_fraction"], s["max_train_events"])
         flow.update({
             "channel": channel, "signal": signal,
             "background_in_channel": reservoir.seen, "background_kept": int(len(background[0])),
             "signal_in_channel": n_sig,
-            "train_events": int(len(train_index)),
-            "test_background": int((y[test_index] == 0).sum()), "test_signal": int((y[test_index] == 1).sum()),
         })
         dataset = {
             "name": self.name, "source": ", ".join(str(p) for p in files), "embedded": not s["data"]["path"],
@@ -196,10 +183,7 @@ class DarkMachinesTask(Task):
             "files": sources, "events": flow["events_read"],
             "background": int((y == 0).sum()), "signal": n_sig,
         }
-        return DarkMachinesData(
-            self.name, columns, Split(X[train_index], y[train_index]), Split(X[test_index], y[test_index]),
-            dataset, flow, test_weight=weight[test_index], test_process=process[test_index],
-        )
+        return TaskEvents(self.name, columns, X, y, dataset, flow, values={"weight": weight, "process": process})
 
     def _rows(self, events: Events, columns: list[str]) -> tuple[np.ndarray, int]:
         if self.settings["view"] == "objects":
@@ -208,11 +192,11 @@ class DarkMachinesTask(Task):
         features = high_level_features(events)
         return np.column_stack([features[c] for c in columns]) if len(events) else np.zeros((0, len(columns))), 0
 
-    def metrics(self, data: DarkMachinesData, scores: np.ndarray) -> dict:
+    def metrics(self, data: TaskData, scores: np.ndarray) -> dict:
         """The challenge's figures of merit on the test set: eps_S and SI at eps_B = 1e-2, 1e-3, 1e-4."""
         from qhep.harness.darkmachines_metrics import significance_improvement
 
-        weights = data.test_weight if self.settings["weighted_metrics"] else None
+        weights = data.test_values["weight"] if self.settings["weighted_metrics"] else None
         return significance_improvement(data.test.y, scores, weights)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from qhep.formats.lhco import read_features
-from qhep.tasks.base import Task, TaskData, embedded_sample, sha256_of, unsupervised_split
+from qhep.tasks.base import Task, TaskEvents, embedded_sample, sha256_of
 
 FEATURES = ("mjj", "mj_min", "delta_mj", "tau21_min", "tau21_max")
 REGIONS = ("signal_region", "all")
@@ -37,7 +37,7 @@ class LHCOTask(Task):
     name = "lhco"
     sample_file = "lhco.h5"
 
-    def load(self, seed: int) -> TaskData:
+    def events(self, seed: int) -> TaskEvents:
         s = self.settings
         path = s["data"]["path"] or embedded_sample(self.sample_file)
         frame = read_features(path)
@@ -49,7 +49,6 @@ class LHCOTask(Task):
             keep = (features["mjj"] > low) & (features["mjj"] < high)
         X = np.column_stack([features[f][keep] for f in s["features"]])
         y = labels[keep]
-        train, test = unsupervised_split(X, y, seed, s["train_fraction"], s["max_train_events"])
         dataset = {
             "name": self.name,
             "source": str(path),
@@ -63,12 +62,10 @@ class LHCOTask(Task):
             "region": s["region"],
             "removed_by_region_cut": {"background": int(((labels == 0) & ~keep).sum()),
                                       "signal": int(((labels == 1) & ~keep).sum())},
-            "train_events": len(train),
-            "test_background": int((test.y == 0).sum()),
-            "test_signal": int((test.y == 1).sum()),
         }
         expected = None
         if s.get("injection"):  # the published injection, scaled by this file's region efficiencies
             expected = {"signal": s["injection"]["signal"] * float(keep[labels == 1].mean()),
                         "background": s["injection"]["background"] * float(keep[labels == 0].mean())}
-        return TaskData(self.name, list(s["features"]), train, test, dataset, cutflow, expected)
+        return TaskEvents(self.name, list(s["features"]), X, y, dataset, cutflow,
+                          values={"mjj": features["mjj"][keep]}, expected_counts=expected)

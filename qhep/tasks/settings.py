@@ -15,17 +15,12 @@ def features(names: tuple) -> ListOf:
     return ListOf(Choice(names), min_len=1, unique=True)
 
 
-COMMON = {
-    "train_fraction": Number(float, gt=0, lt=1),
-    "max_train_events": EVENTS,
-}
 CONSTITUENTS = {
     "data.path": Paths(several=True),
     "data.max_jets": EVENTS,
     "features": features(constituent_task.FEATURES),
     "representation": Choice(constituent_task.REPRESENTATIONS),
     "view_constituents": Number(int, ge=1),
-    **COMMON,
 }
 TASK_SETTINGS = {
     "lhco": {
@@ -34,8 +29,7 @@ TASK_SETTINGS = {
         "region": Choice(lhco.REGIONS),
         "signal_region": ListOf(Number(float, ge=0), length=2, increasing=True),  # [low, high] in mjj, TeV
         "injection": Mapping((("background", Number(int, ge=1)), ("signal", Number(int, ge=0))), optional=True),
-        **COMMON,
-    },
+        },
     "top": CONSTITUENTS,
     "svj": CONSTITUENTS,
     "darkmachines": {
@@ -48,8 +42,7 @@ TASK_SETTINGS = {
         "max_objects": Number(int, ge=1),
         "max_background_events": EVENTS,
         "weighted_metrics": Flag(),
-        **COMMON,
-    },
+        },
 }
 
 

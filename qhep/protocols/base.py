@@ -1,0 +1,52 @@
+"""What a protocol does: split a task's events (fixed by the seed) into training and evaluation samples, and say
+what it did (counts, what the training labels are) for the record.
+
+A protocol sees only the events' truth labels and per-event values, never their features; the same events and
+seed give the same samples to every method, classical or quantum.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from qhep.settings import Number, setting
+from qhep.tasks.base import Split, TaskData, TaskEvents
+
+
+@dataclass
+class ProtocolConfig:
+    name: str = ""
+    train_fraction: float = setting(0.5, Number(float, gt=0, lt=1))
+    max_train_events: int | None = setting(None, Number(int, ge=1, optional=True))  # cap (null: all)
+
+
+class Protocol(ABC):
+    name: ClassVar[str]
+    # Whether the training sample's labels are given to the method (fit(X, y)) or withheld (fit(X)).
+    labelled_training: ClassVar[bool] = False
+
+    def __init__(self, config: ProtocolConfig):
+        self.config = config
+
+    @abstractmethod
+    def split(self, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """(training indices, evaluation indices) into the events, fixed by the seed."""
+
+    def apply(self, events: TaskEvents, seed: int) -> TaskData:
+        """The task's events as training and evaluation samples, with the protocol's counts in the cut flow."""
+        train, test = self.split(events.y, seed)
+        y = events.y
+        cutflow = {**events.cutflow, "train_events": int(len(train)),
+                   "train_background": int((y[train] == 0).sum()), "train_signal": int((y[train] == 1).sum()),
+                   "test_background": int((y[test] == 0).sum()), "test_signal": int((y[test] == 1).sum())}
+        return TaskData(events.task, events.features, Split(events.X[train], y[train]),
+                        Split(events.X[test], y[test]), events.dataset, cutflow, events.expected_counts,
+                        test_values={k: v[test] for k, v in events.values.items()},
+                        protocol={**asdict(self.config), "labelled_training": self.labelled_training})
+
+
+def capped(indices: np.ndarray, cap: int | None) -> np.ndarray:
+    return indices[:cap] if cap else indices
