@@ -127,12 +127,12 @@ def _resume(args) -> int:
 
 
 def _list(args) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from qhep.methods import METHODS
     from qhep.protocols import PROTOCOLS
     from qhep.quantum.backends import BACKENDS
+    from qhep.reporting.tables import console
     from qhep.tasks import TASKS, load_card
 
     table = Table(title="qhep registry")
@@ -145,10 +145,11 @@ def _list(args) -> int:
     for name, (estimator, _) in METHODS.items():
         kind = "quantum method" if estimator.quantum else "method"
         where = f"protocol={' or '.join(estimator.protocols)}" + (", any backend" if estimator.quantum else "")
-        table.add_row(kind, name, where, _first_sentence(sys.modules[estimator.__module__].__doc__))
+        doc = estimator.__dict__.get("__doc__") or sys.modules[estimator.__module__].__doc__
+        table.add_row(kind, name, where, _first_sentence(doc))
     for name, backend in BACKENDS.items():
         table.add_row("backend", name, "quantum methods", _first_sentence(type(backend).__doc__))
-    Console().print(table)
+    console().print(table)
     return 0
 
 

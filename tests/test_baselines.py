@@ -171,7 +171,7 @@ def test_kde_is_minus_log_density(toy):
     h, d = 0.7, xs.shape[1]
     squared = np.sum((ts[:, None] - xs[None]) ** 2, axis=2)
     log_density = logsumexp(-squared / (2 * h**2), axis=1) - np.log(len(xs)) - d / 2 * np.log(2 * np.pi * h**2)
-    np.testing.assert_allclose(ours, -log_density, rtol=1e-10)
+    np.testing.assert_allclose(ours, -log_density, rtol=1e-6)  # its tree sums far-away kernels to ~1e-8
 
 
 def test_gmm_is_pyod_gmm_and_one_component_is_a_gaussian(toy):
@@ -200,6 +200,7 @@ def test_deepsvdd_is_pyod_deepsvdd(toy):
     torch.set_num_threads(1)  # as the adapter trains: identical arithmetic
     try:
         torch.manual_seed(6)
+        np.random.seed(6)  # PyOD's fit shuffles with numpy's global generator (the adapter seeds it, then restores it)
         direct = DeepSVDD(n_features=4, epochs=3, batch_size=128, preprocessing=False, verbose=0,
                           random_state=6).fit(xs)
     finally:

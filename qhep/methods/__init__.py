@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from qhep.methods.autoencoder import Autoencoder, AutoencoderConfig
+from qhep.methods.pyod_methods import BASELINES as PYOD_BASELINES
 from qhep.methods.qae import QAEConfig, QuantumAutoencoder
+from qhep.methods.sklearn_methods import BASELINES as SKLEARN_BASELINES
 
 # name -> (estimator class, config dataclass)
 METHODS = {
     "ae": (Autoencoder, AutoencoderConfig),
     "qae": (QuantumAutoencoder, QAEConfig),
+    **PYOD_BASELINES,
+    **SKLEARN_BASELINES,
 }

@@ -169,12 +169,16 @@ class DeepSVDDDetector(PyODDetector):
         model = DeepSVDD(n_features=Xs.shape[1], hidden_neurons=list(c.hidden), epochs=c.epochs,
                          batch_size=c.batch_size, learning_rate=c.lr, dropout_rate=c.dropout,
                          l2_regularizer=c.weight_decay, preprocessing=False, verbose=0, random_state=self.seed)
-        threads = torch.get_num_threads()
+        # PyOD's fit shuffles a copy with numpy's global generator and averages the centre over it (float32: the
+        # order moves the last bits): seed that generator, and put it back as it was after.
+        threads, numpy_state = torch.get_num_threads(), np.random.get_state()
         torch.set_num_threads(1)  # small batches through a small MLP: extra threads only contend (5-40x slower)
+        np.random.seed(self.seed)
         try:
             return model.fit(Xs)
         finally:
             torch.set_num_threads(threads)
+            np.random.set_state(numpy_state)
 
     def _resources(self):
         return {"trainable_parameters": sum(p.numel() for p in self.model_.model_.parameters())}

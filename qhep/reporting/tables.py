@@ -95,11 +95,11 @@ def print_leaderboard(records: list[dict], task: str | None = None, sweep: str |
     chosen = [r for r in records if task in (None, r["task"])]
     if sweep is None:
         chosen.sort(key=lambda r: (r["task"], -r["metrics"]["auc"]))
-        _console().print(records_table(chosen, f"qhep leaderboard: {len(chosen)} run(s)"))
+        console().print(records_table(chosen, f"qhep leaderboard: {len(chosen)} run(s)"))
         return len(chosen)
     chosen = sweep_records(chosen, sweep)
     if chosen:
-        _console().print(records_table(chosen, f"qhep sweep {sweep}: {len(chosen)} point(s)",
+        console().print(records_table(chosen, f"qhep sweep {sweep}: {len(chosen)} point(s)",
                                        list(chosen[0]["sweep"]["axes"])))
     return len(chosen)
 
@@ -123,22 +123,22 @@ def print_unfinished(runs: list[dict]) -> None:
     for run in runs:
         table.add_row(*(Text(plain(v)) for v in (run["task"], run["method"], run["backend"] or "-", run["seed"],
                                                  run["state"], f"{run['train_seconds']:.1f}", run["resume"])))
-    _console().print(table)
+    console().print(table)
 
 
 def print_summary(record: dict, run_dir) -> None:
-    console = _console()
+    out = console()
     data, flow = record["dataset"], record["cutflow"]
     source = "embedded sample" if data.get("embedded") else data["source"]
-    console.print(plain(f"{record['task']} ({source}): {flow['train_events']} training events, "
+    out.print(plain(f"{record['task']} ({source}): {flow['train_events']} training events, "
                         f"{flow['test_background']} background + {flow['test_signal']} signal in the test set; "
                         f"features {', '.join(record['features'])}"))
-    console.print(records_table([record], f"{record['task']} / {record['method']}"))
-    console.print(plain(f"record: {run_dir}"))
+    out.print(records_table([record], f"{record['task']} / {record['method']}"))
+    out.print(plain(f"record: {run_dir}"))
 
 
-def _console() -> Console:
+def console() -> Console:
     # Piped output defaults to 80 columns, which folds every cell; keep rows whole in logs. No markup: printed
     # text comes from records and files.
-    console = Console(markup=False, highlight=False)
-    return console if console.is_terminal else Console(width=200, markup=False, highlight=False)
+    terminal = Console(markup=False, highlight=False)
+    return terminal if terminal.is_terminal else Console(width=200, markup=False, highlight=False)
