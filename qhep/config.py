@@ -25,6 +25,7 @@ from qhep.tasks import TASKS, load_card
 from qhep.tasks.settings import TASK_SETTINGS, is_task_setting, task_problems
 
 DEFAULTS = {"task": "lhco", "protocol": "unsupervised", "method": "qae", "backend": "fast"}
+STAGES = ("encoder", "scorer")  # a chain's stages: settings sections that are themselves methods
 
 
 @dataclass
@@ -59,8 +60,12 @@ def _register() -> None:
         store.store(group="task", name=name, node=load_card(name))
     for name, (_, settings) in PROTOCOLS.items():
         store.store(group="protocol", name=name, node=settings)
-    for name, (_, settings) in METHODS.items():
+    for name, (method, settings) in METHODS.items():
         store.store(group="method", name=name, node=settings)
+        if not method.stages:  # a chain's stages: any other method (method/scorer), one that transforms (encoder)
+            store.store(group="method/scorer", name=name, node=settings)
+            if method.transforms:
+                store.store(group="method/encoder", name=name, node=settings)
     for name, backend in BACKENDS.items():
         store.store(group="backend", name=name, node=backend)
 
@@ -71,6 +76,7 @@ def compose_run(overrides: list[str]) -> DictConfig:
     Every value is checked against its declaration before this returns, so nothing downstream (a folder, a
     loaded file, a job) happens for a configuration that is not valid."""
     _register()
+    overrides = [_stage_choice(item) for item in overrides]
     choices = dict(DEFAULTS)
     for item in overrides:
         key, value = _literal(item)
@@ -95,6 +101,19 @@ def compose_run(overrides: list[str]) -> DictConfig:
     return cfg
 
 
+def _stage_choice(item: str) -> str:
+    """`method.encoder=ae` chooses a chain's stage: Hydra's spelling of that choice is `method/encoder=ae`."""
+    key, sep, value = item.partition("=")
+    group, _, stage = key.partition(".")
+    if group != "method" or not sep or stage not in STAGES:
+        return item
+    able = sorted(name for name, (method, _) in METHODS.items()
+                  if not method.stages and (stage == "scorer" or method.transforms))
+    if value not in able:
+        raise QhepError(f"unknown {key} {value!r}; choose one of: {', '.join(able)}")
+    return f"method/{stage}={value}"
+
+
 def _literal(item: str) -> tuple[str, str]:
     """(key, value) of a plain `key=value` override. Values are literals: an interpolation such as
     ${oc.env:QISKIT_IBM_TOKEN} would read the environment (a token) into errors and records, and Hydra's
@@ -102,14 +121,15 @@ def _literal(item: str) -> tuple[str, str]:
     key, sep, value = item.partition("=")
     if not sep or not key:
         raise QhepError(f"expected key=value, got {item!r}")
-    if key[0] in "+~" or "@" in key:
+    if key[0] in "+~" or "@" in key or ("/" in key and key.replace("/", ".", 1).partition(".")[2] not in STAGES):
         raise QhepError(f"{key}: settings are set with key=value; adding (+), deleting (~) or repackaging (@) "
                         "settings is not supported")
     if "${" in value:
         raise QhepError(f"{key}: values are literals; interpolations (${{...}}) are not read")
-    if key.partition(".")[0] in DEFAULTS and key.endswith(".name") and key.count(".") == 1:
-        group = key.partition(".")[0]
-        raise QhepError(f"{key} is chosen with {group}=<name> (one of: {', '.join(group_options()[group])})")
+    parent = key.rpartition(".")[0]
+    if key.endswith(".name") and (parent in DEFAULTS or parent in (f"method.{stage}" for stage in STAGES)):
+        options = group_options()[parent] if parent in DEFAULTS else sorted(METHODS)
+        raise QhepError(f"{key} is chosen with {parent}=<name> (one of: {', '.join(options)})")
     return key, value
 
 
@@ -118,8 +138,10 @@ def config_problems(cfg: DictConfig) -> list[str]:
     task's."""
     values = OmegaConf.to_container(cfg, resolve=False)
     method_class, method_settings = METHODS[values["method"]["name"]]
+    stages = [(f"method.{stage}", values["method"][stage]) for stage in method_class.stages]
     found = (problems(values, declared(RunConfig), "") + problems(values["reduction"], declared(ReductionConfig),
                                                                  "reduction")
+             + [p for where, section in stages for p in problems(section, declared(METHODS[section["name"]][1]), where)]
              + problems(values["protocol"], declared(PROTOCOLS[values["protocol"]["name"]][1]), "protocol")
              + problems(values["method"], declared(method_settings), "method")
              + problems(values["backend"], declared(type(BACKENDS[values["backend"]["name"]])), "backend")
@@ -131,15 +153,16 @@ def config_problems(cfg: DictConfig) -> list[str]:
 def pairing_problems(cfg: DictConfig, overrides: list[str]) -> list[str]:
     """Settings that are each valid but do not go together."""
     method = METHODS[cfg.method.name][0]
+    quantum = method.is_quantum(cfg.method)
     backend = type(BACKENDS[cfg.backend.name])
     chose_backend = [o for o in overrides if o.partition("=")[0].partition(".")[0] == "backend"]
     if cfg.protocol.name not in method.protocols:
         return [f"method {cfg.method.name} runs under protocol {' or '.join(method.protocols)}, not "
                 f"{cfg.protocol.name}: set protocol={method.protocols[0]}"]
-    if not method.quantum and chose_backend:
+    if not quantum and chose_backend:
         return [f"method {cfg.method.name} is classical and runs on no quantum backend: {chose_backend[0]} "
                 "would be ignored; leave the backend out"]
-    if cfg.dry_run and not method.quantum:
+    if cfg.dry_run and not quantum:
         return [f"dry_run=true prices quantum jobs; method {cfg.method.name} is classical: there is nothing to price"]
     if cfg.dry_run and not backend.submits_jobs:
         pricing = ", ".join(name for name, b in BACKENDS.items() if b.submits_jobs)

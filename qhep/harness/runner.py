@@ -77,7 +77,7 @@ class Training:
 
 
 def is_quantum(cfg: DictConfig) -> bool:
-    return METHODS[cfg.method.name][0].quantum
+    return METHODS[cfg.method.name][0].is_quantum(cfg.method)
 
 
 def load_inputs(cfg: DictConfig) -> Inputs:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from qhep.methods.autoencoder import Autoencoder, AutoencoderConfig
+from qhep.methods.chain import Chain, ChainConfig
 from qhep.methods.pyod_methods import BASELINES as PYOD_BASELINES
 from qhep.methods.qae import QAEConfig, QuantumAutoencoder
 from qhep.methods.sklearn_methods import BASELINES as SKLEARN_BASELINES
@@ -12,4 +13,5 @@ METHODS = {
     "qae": (QuantumAutoencoder, QAEConfig),
     **PYOD_BASELINES,
     **SKLEARN_BASELINES,
+    "chain": (Chain, ChainConfig),
 }

@@ -24,6 +24,7 @@ class AutoencoderConfig:
 
 class Autoencoder(AnomalyDetector):
     name = "ae"
+    transforms = True  # an encoder too: its latent space (method=chain method.encoder=ae)
 
     def __init__(self, config: AutoencoderConfig, seed: int = 0, progress: bool = True, **_):
         self.config, self.seed, self.progress = config, seed, progress
@@ -63,6 +64,15 @@ class Autoencoder(AnomalyDetector):
     def anomaly_score(self, X: np.ndarray) -> np.ndarray:
         x = torch.as_tensor(self.scaler.transform(X), dtype=torch.float64)
         return torch.mean((self.model(x) - x) ** 2, dim=1).numpy()
+
+    def output_dim(self, n_features: int) -> int:
+        return self.config.latent_dim
+
+    @torch.no_grad()
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """The latent coordinates: the encoder half of the network."""
+        x = torch.as_tensor(self.scaler.transform(X), dtype=torch.float64)
+        return self.model[: len(self.model) // 2](x).numpy()
 
     def resources(self) -> dict:
         return {"trainable_parameters": sum(p.numel() for p in self.model.parameters())}

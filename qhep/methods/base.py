@@ -20,6 +20,8 @@ class AnomalyDetector(ABC):
     quantum: ClassVar[bool] = False
     protocols: ClassVar[tuple[str, ...]] = ("unsupervised",)  # the protocols it runs under
     output: ClassVar[str] = "scores"  # per-event anomaly scores (higher = more anomalous)
+    transforms: ClassVar[bool] = False  # also an encoder: transform(X) -> an embedding of output_dim(n) columns
+    stages: ClassVar[tuple[str, ...]] = ()  # settings sections that are themselves methods (a chain's)
     # Attributes that belong to this process, not to the fitted model: not saved (qhep.methods.persistence)
     runtime: ClassVar[tuple[str, ...]] = ("progress",)
 
@@ -33,6 +35,11 @@ class AnomalyDetector(ABC):
         """One score per event; higher means more anomalous."""
 
     @classmethod
+    def is_quantum(cls, config) -> bool:
+        """Whether a run of this method with these settings runs quantum circuits (on the run's backend)."""
+        return cls.quantum
+
+    @classmethod
     def settings_problems(cls, config, backend_class) -> list[str]:
         """Settings that are each valid but do not go together (or not with this backend); checked at
         composition, before any work."""
@@ -40,6 +47,10 @@ class AnomalyDetector(ABC):
 
     def check_inputs(self, n_features: int) -> None:
         """Refuse, in one line that says what to set, inputs this method cannot take (checked before fitting)."""
+
+    def __getstate__(self) -> dict:
+        """The fitted state, without what belongs to this process (pickling, saving, a chain's stages)."""
+        return {k: v for k, v in vars(self).items() if k not in self.runtime}
 
     def restored(self) -> None:
         """After the fitted state was restored from a saved model: rebuild what `runtime` left out."""

@@ -32,7 +32,7 @@ def settings_of(method) -> dict:
 
 def save(method, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v for k, v in vars(method).items() if k not in method.runtime}
+    state = method.__getstate__()
     tmp = folder / f".tmp-{os.getpid()}-{STATE_FILE}"
     joblib.dump(state, tmp)
     os.replace(tmp, folder / STATE_FILE)

@@ -102,6 +102,13 @@ class PCADetector(StandardisedDetector):
     """PCA reconstruction (scikit-learn): mean squared error of an event's projection onto the leading components."""
 
     name = "pca"
+    transforms = True  # an encoder too: the leading components (method=chain method.encoder=pca)
+
+    def output_dim(self, n_features: int) -> int:
+        return self.config.n_components
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return self.model_.transform(self.scaler_.transform(X))
 
     def check_inputs(self, n_features: int) -> None:
         k = self.config.n_components

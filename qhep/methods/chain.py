@@ -1,0 +1,99 @@
+"""A chain: an encoder (an autoencoder's latent space, PCA) feeding a scorer (e.g. the QAE), as one run and one record.
+
+`qhep run method=chain method.encoder=ae method.encoder.latent_dim=4 method.scorer=qae`: each stage is a whole
+method with its own settings, checked like any method's (`method.encoder.<setting>`, `method.scorer.<setting>`).
+The encoder is fitted on the training events, the scorer on their embedding; the scorer runs on the run's backend.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from omegaconf import MISSING
+
+from qhep.errors import QhepError
+from qhep.methods.base import AnomalyDetector
+
+DEFAULT_STAGES = {"encoder": "ae", "scorer": "qae"}
+
+
+@dataclass
+class ChainConfig:
+    # Hydra's defaults list: each stage is chosen from the group method/<stage> (method.encoder=pca picks it)
+    defaults: list[Any] = field(default_factory=lambda: [{k: v} for k, v in DEFAULT_STAGES.items()] + ["_self_"])
+    name: str = "chain"
+    encoder: Any = MISSING
+    scorer: Any = MISSING
+
+
+def stage_class(settings) -> type[AnomalyDetector]:
+    from qhep.methods import METHODS
+
+    return METHODS[settings.name][0]
+
+
+class Chain(AnomalyDetector):
+    name = "chain"
+    stages = ("encoder", "scorer")
+    runtime = ("progress", "backend")
+
+    def __init__(self, config: ChainConfig, seed: int = 0, backend=None, progress: bool = True):
+        self.config, self.seed, self.backend, self.progress = config, seed, backend, progress
+        self.encoder_ = stage_class(config.encoder)(config.encoder, seed=seed, backend=None, progress=progress)
+        self.scorer_ = stage_class(config.scorer)(config.scorer, seed=seed, backend=backend, progress=progress)
+        self.backend = getattr(self.scorer_, "backend", backend)  # the scorer's own default when none was given
+        self.history: list[float] = []
+
+    @classmethod
+    def is_quantum(cls, config) -> bool:
+        return stage_class(config.scorer).is_quantum(config.scorer)
+
+    @classmethod
+    def settings_problems(cls, config, backend_class) -> list[str]:
+        encoder = stage_class(config.encoder)
+        if not encoder.transforms:
+            from qhep.methods import METHODS
+
+            able = sorted(name for name, (m, _) in METHODS.items() if m.transforms)
+            return [f"method.encoder={config.encoder.name} gives scores, not an embedding; encoders: {', '.join(able)}"]
+        return (encoder.settings_problems(config.encoder, backend_class)
+                + stage_class(config.scorer).settings_problems(config.scorer, backend_class))
+
+    def check_inputs(self, n_features: int) -> None:
+        for stage, method, n in (("encoder", self.encoder_, n_features),
+                                 ("scorer", self.scorer_, self.encoder_.output_dim(n_features))):
+            try:
+                method.check_inputs(n)
+            except QhepError as exc:  # the stage names its settings as method.<x>: here they are method.<stage>.<x>
+                raise QhepError(str(exc).replace("method.", f"method.{stage}.")) from None
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> Chain:
+        self.encoder_.fit(X, y)
+        self.scorer_.fit(self.encoder_.transform(X), y)
+        self.history = list(getattr(self.scorer_, "history", []))
+        return self
+
+    def anomaly_score(self, X: np.ndarray) -> np.ndarray:
+        return self.scorer_.anomaly_score(self.encoder_.transform(X))
+
+    def use_backend(self, backend) -> None:
+        self.backend = backend
+        self.scorer_.use_backend(backend)
+
+    def restored(self) -> None:
+        for stage in (self.encoder_, self.scorer_):
+            stage.progress = self.progress
+        self.scorer_.backend = self.backend
+        self.encoder_.restored()
+        self.scorer_.restored()
+
+    def dry_run(self, n_features: int, n_test: int, n_train: int = 0) -> dict:
+        if not hasattr(self.scorer_, "dry_run"):
+            raise QhepError(f"method.scorer={self.config.scorer.name} runs no quantum jobs: nothing to price")
+        return self.scorer_.dry_run(self.encoder_.output_dim(n_features), n_test, n_train)
+
+    def resources(self) -> dict:
+        encoder, scorer = self.encoder_.resources(), self.scorer_.resources()
+        parameters = encoder.get("trainable_parameters", 0) + scorer.get("trainable_parameters", 0)
+        return {**scorer, "trainable_parameters": parameters, "encoder": encoder, "scorer": scorer}
