@@ -61,8 +61,8 @@ def test_bad_data_file_is_one_line_and_nonzero(tmp_path, capsys):
 
 
 def test_bad_override_is_one_line(capsys):
-    code, _, err = run(capsys, "run", "method=vae")
-    assert code == 2 and err.strip() == "qhep: error: unknown method 'vae'; choose one of: ae, qae"
+    code, _, err = run(capsys, "run", "method=nope")
+    assert code == 2 and err.strip() == "qhep: error: unknown method 'nope'; choose one of: ae, chain, classifier, deepsvdd, flow, gmm, iforest, kde, kmeans, knn, ocsvm, pca, qae, vae"
 
 
 def test_leaderboard_lists_runs(tmp_path, capsys, lhco_file):
@@ -70,6 +70,15 @@ def test_leaderboard_lists_runs(tmp_path, capsys, lhco_file):
         run(capsys, "run", f"method={method}", f"task.data.path={lhco_file}", f"results_dir={tmp_path}", *FAST)
     code, out, _ = run(capsys, "leaderboard", "--results", str(tmp_path))
     assert code == 0 and "2 run(s)" in out and "qae" in out and " ae " in out
+
+
+def test_leaderboard_as_markdown(tmp_path, capsys, lhco_file):
+    run(capsys, "run", "method=ae", f"task.data.path={lhco_file}", f"results_dir={tmp_path}", *FAST)
+    record, _ = record_of(tmp_path)
+    code, out, _ = run(capsys, "leaderboard", "--results", str(tmp_path), "--markdown")
+    header, rule, row = out.strip().splitlines()
+    assert code == 0 and header.startswith("| task | method | protocol |") and rule.startswith("|---|")
+    assert f"| {record['metrics']['auc']:.4f} |" in row and row.startswith("| lhco | ae | unsupervised | - | 0 |")
 
 
 def test_leaderboard_names_a_corrupt_record(tmp_path, capsys):

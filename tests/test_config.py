@@ -21,7 +21,7 @@ def test_list_override():
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("method=foo", "unknown method 'foo'; choose one of: ae, qae"),
+        ("method=foo", "unknown method 'foo'; choose one of: ae, chain, classifier, deepsvdd, flow, gmm, iforest"),
         ("backend=ibm_quantum", "unknown backend 'ibm_quantum'; choose one of: aer, default.qubit, fake, fast, ibm, lightning.qubit, pennylane"),
         ("method.n_layer=3", "unknown setting 'method.n_layer'; valid settings of method: name, n_trash, n_layers"),
         ("method.n_layers=three", "invalid value 'three' for method.n_layers (expected int)"),

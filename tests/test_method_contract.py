@@ -43,7 +43,9 @@ OVERRIDES = {"chain": ["method.encoder.latent_dim=4"]}
 def build(name: str, seed: int = 0):
     from omegaconf import OmegaConf
 
-    settings = OmegaConf.to_object(compose_run([f"method={name}", *OVERRIDES.get(name, [])]).method)
+    protocol = METHODS[name][0].protocols[0]
+    settings = OmegaConf.to_object(compose_run([f"method={name}", f"protocol={protocol}",
+                                                *OVERRIDES.get(name, [])]).method)
     return METHODS[name][0](settings, seed=seed, progress=False)
 
 

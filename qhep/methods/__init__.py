@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from qhep.methods.autoencoder import Autoencoder, AutoencoderConfig
 from qhep.methods.chain import Chain, ChainConfig
+from qhep.methods.classifier import METHOD as CLASSIFIER
+from qhep.methods.flow import METHOD as FLOW
 from qhep.methods.pyod_methods import BASELINES as PYOD_BASELINES
 from qhep.methods.qae import QAEConfig, QuantumAutoencoder
 from qhep.methods.sklearn_methods import BASELINES as SKLEARN_BASELINES
+from qhep.methods.vae import METHOD as VAE
 
 # name -> (estimator class, config dataclass)
 METHODS = {
@@ -13,5 +16,8 @@ METHODS = {
     "qae": (QuantumAutoencoder, QAEConfig),
     **PYOD_BASELINES,
     **SKLEARN_BASELINES,
+    **FLOW,
+    **VAE,
+    **CLASSIFIER,
     "chain": (Chain, ChainConfig),
 }

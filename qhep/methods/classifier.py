@@ -20,11 +20,16 @@ from sklearn.preprocessing import StandardScaler
 
 from qhep.errors import QhepError
 from qhep.methods.base import AnomalyDetector, train_epochs
+from qhep.methods.threads import one_openmp_thread, one_torch_thread
 from qhep.settings import Choice, Flag, ListOf, Number, setting
 
 MODELS = ("hgb", "mlp")
 CLASS_WEIGHTS = ("none", "balanced")
 SCORE_BATCH = 65536
+
+
+
+
 
 
 @dataclass
@@ -61,8 +66,8 @@ def hgb_estimator(config: ClassifierConfig, seed: int) -> HistGradientBoostingCl
 def checked_labels(y, n_events: int) -> np.ndarray:
     """Training labels as 0/1 integers, or a one-line refusal."""
     if y is None:
-        raise QhepError("method classifier is supervised: it needs the labels of its training events (use the "
-                        "supervised protocol, or an unsupervised method)")
+        raise QhepError("method classifier is supervised: it needs the labels of its training events; set "
+                        "protocol=supervised (or choose an unsupervised method)")
     y = np.asarray(y).ravel()
     if len(y) != n_events:
         raise QhepError(f"method classifier: {len(y)} labels for {n_events} training events")
@@ -94,11 +99,26 @@ class SupervisedClassifier(AnomalyDetector):
         if self.config.model == "mlp":
             self._fit_mlp(x, y)
         else:
-            self.model_ = hgb_estimator(self.config, self.seed).fit(x, y)
+            self._check_validation_share(y)
+            with one_openmp_thread():
+                self.model_ = hgb_estimator(self.config, self.seed).fit(x, y)
             # sklearn's loss is kept as -loss (a score); per round, after the baseline prediction
             self.history = [float(-s) for s in self.model_.train_score_[1:]]
             self.validation_history = [float(-s) for s in self.model_.validation_score_[1:]]
         return self
+
+    @one_torch_thread()
+    def _check_validation_share(self, y: np.ndarray) -> None:
+        """scikit-learn's stratified validation split needs 2 events of each class on each side."""
+        c = self.config
+        if not (c.early_stopping and c.validation_fraction):
+            return
+        n_val = math.ceil(c.validation_fraction * len(y))
+        fewest = int(np.bincount(y, minlength=2).min())
+        if fewest < 2 or n_val < 2 or len(y) - n_val < 2:
+            raise QhepError(f"method classifier: {len(y)} training events ({fewest} of the rarer class) are too few "
+                            "to hold out a validation share for early stopping: set method.early_stopping=false or "
+                            "method.validation_fraction=0, or train on more events")
 
     def _fit_mlp(self, x: np.ndarray, y: np.ndarray) -> None:
         c = self.config
@@ -147,6 +167,7 @@ class SupervisedClassifier(AnomalyDetector):
         if state["weights"] is not None:
             self.model_.load_state_dict(state["weights"])
 
+    @one_torch_thread()
     def anomaly_score(self, X: np.ndarray) -> np.ndarray:
         """P(signal) of each event."""
         x = self.scaler_.transform(np.asarray(X, dtype=np.float64))
@@ -155,7 +176,8 @@ class SupervisedClassifier(AnomalyDetector):
                 t = torch.as_tensor(x, dtype=torch.float64)
                 logits = torch.cat([self.model_(t[i:i + SCORE_BATCH])[:, 0] for i in range(0, len(t), SCORE_BATCH)])
                 return torch.sigmoid(logits).numpy().astype(np.float64)
-        return self.model_.predict_proba(x)[:, 1].astype(np.float64)
+        with one_openmp_thread():
+            return self.model_.predict_proba(x)[:, 1].astype(np.float64)
 
     def resources(self) -> dict:
         if self.config.model == "mlp":

@@ -17,10 +17,13 @@ from sklearn.preprocessing import StandardScaler
 
 from qhep.errors import QhepError
 from qhep.methods.base import AnomalyDetector, train_epochs
+from qhep.methods.threads import one_torch_thread
 from qhep.settings import Choice, ListOf, Number, setting
 
 FLOWS = ("maf", "nsf")
 SCORE_BATCH = 65536  # events per forward pass when scoring (bounds memory, not results)
+
+
 
 
 @dataclass
@@ -68,6 +71,7 @@ class FlowDetector(AnomalyDetector):
                             f"training events of {n}: lower method.validation_fraction")
         return order[n_val:], order[:n_val]
 
+    @one_torch_thread()
     def fit(self, X: np.ndarray, y=None) -> FlowDetector:
         c = self.config
         torch.manual_seed(self.seed)
@@ -109,6 +113,7 @@ class FlowDetector(AnomalyDetector):
         self.model_.eval()
         return self
 
+    @one_torch_thread()
     @torch.no_grad()
     def _log_prob(self, x: torch.Tensor) -> torch.Tensor:
         self.model_.eval()

@@ -13,6 +13,7 @@ import numpy as np
 
 from qhep.errors import QhepError
 from qhep.methods.sklearn_methods import CAP, StandardisedDetector
+from qhep.methods.threads import one_torch_thread
 from qhep.settings import Choice, ListOf, Number, setting
 
 
@@ -171,13 +172,12 @@ class DeepSVDDDetector(PyODDetector):
                          l2_regularizer=c.weight_decay, preprocessing=False, verbose=0, random_state=self.seed)
         # PyOD's fit shuffles a copy with numpy's global generator and averages the centre over it (float32: the
         # order moves the last bits): seed that generator, and put it back as it was after.
-        threads, numpy_state = torch.get_num_threads(), np.random.get_state()
-        torch.set_num_threads(1)  # small batches through a small MLP: extra threads only contend (5-40x slower)
+        numpy_state = np.random.get_state()
         np.random.seed(self.seed)
         try:
-            return model.fit(Xs)
+            with one_torch_thread():
+                return model.fit(Xs)
         finally:
-            torch.set_num_threads(threads)
             np.random.set_state(numpy_state)
 
     def _resources(self):

@@ -15,9 +15,12 @@ import torch
 from sklearn.preprocessing import StandardScaler
 
 from qhep.methods.base import AnomalyDetector, train_epochs
+from qhep.methods.threads import one_torch_thread
 from qhep.settings import Choice, ListOf, Number, setting
 
 SCORES = ("reconstruction", "kl", "radius")
+
+
 
 
 @dataclass
@@ -67,6 +70,7 @@ def kl_divergence(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
 
 class VariationalAutoencoder(AnomalyDetector):
     name = "vae"
+    transforms = True  # an encoder too: the latent mean (method=chain method.encoder=vae)
 
     def __init__(self, config: VAEConfig, seed: int = 0, progress: bool = True, **_):
         self.config, self.seed, self.progress = config, seed, progress
@@ -74,6 +78,7 @@ class VariationalAutoencoder(AnomalyDetector):
         self.model_: _VAE | None = None
         self.history: list[float] = []  # mean loss (reconstruction + beta * KL) per epoch
 
+    @one_torch_thread()
     def fit(self, X: np.ndarray, y=None) -> VariationalAutoencoder:
         c = self.config
         torch.manual_seed(self.seed)
@@ -98,15 +103,24 @@ class VariationalAutoencoder(AnomalyDetector):
         self.history = train_epochs(len(x), c.epochs, c.batch_size, rng, step, self.progress, "training vae")
         return self
 
+    @one_torch_thread()
     @torch.no_grad()
     def encode(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Latent mean and log-variance of each event."""
         mean, log_var = self.model_.encode(self._standardise(X))
         return mean.numpy(), log_var.numpy()
 
+    def output_dim(self, n_features: int) -> int:
+        return self.config.latent_dim
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """The latent coordinates: the encoder's mean."""
+        return self.encode(X)[0]
+
     def _standardise(self, X: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(self.scaler_.transform(np.asarray(X, dtype=np.float64)), dtype=torch.float64)
 
+    @one_torch_thread()
     @torch.no_grad()
     def anomaly_score(self, X: np.ndarray) -> np.ndarray:
         x = self._standardise(X)

@@ -67,6 +67,19 @@ def _training(record: dict) -> str:
     return method["optimizer"] + (f"@{method['train_backend']}" if method.get("train_backend") else "")
 
 
+MARKDOWN = ("task", "method", "protocol", "backend", "seed", "AUC", "1/eB@0.3", "max SIC", "train s", "test b/s")
+EXTRA = {"protocol": lambda r: (r.get("protocol") or {}).get("name", "unsupervised"),
+         "test b/s": lambda r: f"{r['cutflow']['test_background']}/{r['cutflow']['test_signal']}"}
+
+
+def markdown_table(records: list[dict]) -> str:
+    """The records as a Markdown table (for READMEs and notes: generated from the records, never typed)."""
+    getters = {**dict(COLUMNS), **EXTRA}
+    rows = [[plain(getters[h](r)).replace("|", "/") for h in MARKDOWN] for r in records]
+    lines = ["| " + " | ".join(MARKDOWN) + " |", "|" + "---|" * len(MARKDOWN)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
 TEXT_COLUMNS = ("task", "method", "backend", "noise", "training")
 # Sweep axes that the standard columns already show
 SHOWN = ("task", "method", "backend", "seed", "backend.shots", "backend.noise", "backend.noise_scale")
@@ -89,18 +102,21 @@ def _cell(value) -> str:
     return "null" if value is None else format(value, "g") if isinstance(value, float) else str(value)
 
 
-def print_leaderboard(records: list[dict], task: str | None = None, sweep: str | None = None) -> int:
+def print_leaderboard(records: list[dict], task: str | None = None, sweep: str | None = None,
+                      markdown: bool = False) -> int:
     """Every run, best AUC first per task; with `sweep`, that sweep's points in the order of its axes. Returns
     the number of rows."""
     chosen = [r for r in records if task in (None, r["task"])]
     if sweep is None:
         chosen.sort(key=lambda r: (r["task"], -r["metrics"]["auc"]))
-        console().print(records_table(chosen, f"qhep leaderboard: {len(chosen)} run(s)"))
-        return len(chosen)
-    chosen = sweep_records(chosen, sweep)
-    if chosen:
-        console().print(records_table(chosen, f"qhep sweep {sweep}: {len(chosen)} point(s)",
-                                       list(chosen[0]["sweep"]["axes"])))
+        title = f"qhep leaderboard: {len(chosen)} run(s)"
+    else:
+        chosen = sweep_records(chosen, sweep)
+        title = f"qhep sweep {sweep}: {len(chosen)} point(s)"
+    if markdown:
+        print(markdown_table(chosen))
+    elif chosen:
+        console().print(records_table(chosen, title, list(chosen[0]["sweep"]["axes"]) if sweep else ()))
     return len(chosen)
 
 
