@@ -164,9 +164,8 @@ def fit(cfg: DictConfig, method, inputs: Inputs, run_id: str, run_dir: Path | No
     if model_dir is not None and has_model(model_dir):
         restore(method, model_dir)
         return Training(sum(earlier), events, run_id, attempts=len(earlier), restored=True)
-    labels = inputs.data.train.y if inputs.data.protocol.get("labelled_training") else None
     with attempt(run_dir, "fit") as timing:
-        method.fit(inputs.train_x, labels)
+        method.fit(inputs.train_x, inputs.data.train_labels)
     if model_dir is not None:
         save(method, model_dir)
     return Training(sum(earlier) + timing["seconds"], events, run_id, attempts=len(earlier) + 1)

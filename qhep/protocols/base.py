@@ -1,8 +1,10 @@
 """What a protocol does: split a task's events (fixed by the seed) into training and evaluation samples, and say
 what it did (counts, what the training labels are) for the record.
 
-A protocol sees only the events' truth labels and per-event values, never their features; the same events and
-seed give the same samples to every method, classical or quantum.
+A protocol decides from the events' truth labels and per-event values (mjj...), never from their features, and
+also says what the method is told in training: nothing (unsupervised), the truth (supervised), or labels of its
+own (a weakly supervised search's signal-region membership, a two-sample test's data-versus-reference). The same
+events and seed give the same samples to every method, classical or quantum.
 """
 from __future__ import annotations
 
@@ -32,12 +34,16 @@ class Protocol(ABC):
         self.config = config
 
     @abstractmethod
-    def split(self, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    def split(self, events: TaskEvents, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """(training indices, evaluation indices) into the events, fixed by the seed."""
+
+    def training_labels(self, events: TaskEvents, train: np.ndarray) -> np.ndarray | None:
+        """What fit(X, y) is given as y for the training events (None: nothing)."""
+        return events.y[train] if self.labelled_training else None
 
     def apply(self, events: TaskEvents, seed: int) -> TaskData:
         """The task's events as training and evaluation samples, with the protocol's counts in the cut flow."""
-        train, test = self.split(events.y, seed)
+        train, test = self.split(events, seed)
         y = events.y
         cutflow = {**events.cutflow, "train_events": int(len(train)),
                    "train_background": int((y[train] == 0).sum()), "train_signal": int((y[train] == 1).sum()),
@@ -45,7 +51,9 @@ class Protocol(ABC):
         return TaskData(events.task, events.features, Split(events.X[train], y[train]),
                         Split(events.X[test], y[test]), events.dataset, cutflow, events.expected_counts,
                         test_values={k: v[test] for k, v in events.values.items()},
-                        protocol={**asdict(self.config), "labelled_training": self.labelled_training})
+                        protocol={**asdict(self.config), "labelled_training": self.labelled_training},
+                        train_labels=self.training_labels(events, train),
+                        train_values={k: v[train] for k, v in events.values.items()})
 
 
 def capped(indices: np.ndarray, cap: int | None) -> np.ndarray:

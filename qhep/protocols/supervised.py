@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qhep.protocols.base import Protocol, ProtocolConfig
+from qhep.tasks.base import TaskEvents
 
 
 class SupervisedProtocol(Protocol):
@@ -20,7 +21,8 @@ class SupervisedProtocol(Protocol):
     class Config(ProtocolConfig):
         name: str = "supervised"
 
-    def split(self, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    def split(self, events: TaskEvents, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        y = events.y
         rng = np.random.default_rng(seed)
         train, test = [], []
         cap = self.config.max_train_events

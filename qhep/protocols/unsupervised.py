@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qhep.protocols.base import Protocol, ProtocolConfig, capped
+from qhep.tasks.base import TaskEvents
 
 
 class UnsupervisedProtocol(Protocol):
@@ -15,7 +16,8 @@ class UnsupervisedProtocol(Protocol):
     class Config(ProtocolConfig):
         name: str = "unsupervised"
 
-    def split(self, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    def split(self, events: TaskEvents, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        y = events.y
         rng = np.random.default_rng(seed)
         background = rng.permutation(np.flatnonzero(y == 0))
         n_train = int(round(self.config.train_fraction * len(background)))
