@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     board.add_argument("--task", default=None, help="only this task")
     board.add_argument("--sweep", default=None, help="only this sweep's points, in the order of its axes")
     board.add_argument("--markdown", action="store_true", help="a Markdown table (for READMEs and reports)")
+    board.add_argument("--grid", action="store_true", help="Markdown: methods x tasks, AUC (max SIC); with --sweep")
     data = commands.add_parser("data", help="inspect a data file or download a task's public data")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     info = data_commands.add_parser("info", help="format, events, labels and feature ranges of a data file")
@@ -209,12 +210,14 @@ def _leaderboard(args) -> int:
     records = load_records(args.results)
     unfinished = [r for r in unfinished_runs(args.results) if args.task in (None, r["task"])]
     if args.sweep is not None:
-        if not print_leaderboard(records, args.task, args.sweep, args.markdown):
+        if not print_leaderboard(records, args.task, args.sweep, args.markdown, args.grid):
             raise QhepError(f"no records of sweep {args.sweep!r} under {args.results}/")
         return 0
     if not records and not unfinished:
         print(f"no result records under {args.results}/ yet: run `qhep run task=lhco method=qae` first")
         return 0
+    if args.grid:
+        raise QhepError("leaderboard --grid shows one sweep: give --sweep <id>")
     print_leaderboard(records, args.task, markdown=args.markdown)
     if unfinished and not args.markdown:
         print_unfinished(unfinished)

@@ -79,6 +79,18 @@ def test_leaderboard_as_markdown(tmp_path, capsys, lhco_file):
     header, rule, row = out.strip().splitlines()
     assert code == 0 and header.startswith("| task | method | protocol |") and rule.startswith("|---|")
     assert f"| {record['metrics']['auc']:.4f} |" in row and row.startswith("| lhco | ae | unsupervised | - | 0 |")
+    code, _, err = run(capsys, "leaderboard", "--results", str(tmp_path), "--grid")
+    assert code == 2 and "--sweep" in err
+
+
+def test_leaderboard_grid_of_a_sweep(tmp_path, capsys, lhco_file):
+    code, _, err = run(capsys, "sweep", "method=ae,pca", f"task.data.path={lhco_file}", f"results_dir={tmp_path}",
+                       "task.region=all", "progress=false", "plots=false")
+    assert code == 0, err
+    (sweep,) = (tmp_path / "sweeps").iterdir()
+    code, out, _ = run(capsys, "leaderboard", "--results", str(tmp_path), "--sweep", sweep.name, "--grid")
+    lines = out.strip().splitlines()
+    assert code == 0 and lines[0] == "| method | lhco |" and [line.split(" |")[0] for line in lines[2:]] == ["| ae", "| pca"]
 
 
 def test_leaderboard_names_a_corrupt_record(tmp_path, capsys):

@@ -80,6 +80,28 @@ def markdown_table(records: list[dict]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
+def markdown_grid(records: list[dict]) -> str:
+    """Methods down, tasks across, each cell `AUC (max SIC)` of the one record there; a cell with several records
+    (seeds, backends) is refused rather than averaged silently."""
+    tasks = list(dict.fromkeys(r["task"] for r in records))
+    label = {id(r): r["method"] + (f" ({r['protocol']['name']})" if (r.get("protocol") or {}).get("name", "unsupervised")
+                                   != "unsupervised" else "") for r in records}
+    methods = list(dict.fromkeys(label[id(r)] for r in records))
+    cells: dict[tuple, list] = {}
+    for r in records:
+        cells.setdefault((label[id(r)], r["task"]), []).append(r)
+    lines = ["| method | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks)]
+    for method in methods:
+        row = []
+        for task in tasks:
+            found = cells.get((method, task), [])
+            if len(found) > 1:
+                raise ValueError(f"{len(found)} records for {method} on {task}: choose one sweep or seed")
+            row.append("" if not found else f"{found[0]['metrics']['auc']:.3f} ({found[0]['metrics']['max_sic']:.2f})")
+        lines.append(f"| {plain(method)} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 TEXT_COLUMNS = ("task", "method", "backend", "noise", "training")
 # Sweep axes that the standard columns already show
 SHOWN = ("task", "method", "backend", "seed", "backend.shots", "backend.noise", "backend.noise_scale")
@@ -103,7 +125,7 @@ def _cell(value) -> str:
 
 
 def print_leaderboard(records: list[dict], task: str | None = None, sweep: str | None = None,
-                      markdown: bool = False) -> int:
+                      markdown: bool = False, grid: bool = False) -> int:
     """Every run, best AUC first per task; with `sweep`, that sweep's points in the order of its axes. Returns
     the number of rows."""
     chosen = [r for r in records if task in (None, r["task"])]
@@ -113,7 +135,9 @@ def print_leaderboard(records: list[dict], task: str | None = None, sweep: str |
     else:
         chosen = sweep_records(chosen, sweep)
         title = f"qhep sweep {sweep}: {len(chosen)} point(s)"
-    if markdown:
+    if grid:
+        print(markdown_grid(chosen))
+    elif markdown:
         print(markdown_table(chosen))
     elif chosen:
         console().print(records_table(chosen, title, list(chosen[0]["sweep"]["axes"]) if sweep else ()))
