@@ -129,7 +129,7 @@ def test_interrupted_sweep_resumes_its_unfinished_points(tmp_path, capsys, lhco_
             f"results_dir={tmp_path}", "plots=false"]
     code, _, err = run(capsys, *args)
     (sweep_dir,) = (tmp_path / "sweeps").iterdir()
-    assert code == 130 and err.strip() == f"qhep: interrupted; resume with: qhep resume {sweep_dir}"
+    assert code == 130 and err.strip().splitlines()[-1] == f"qhep: interrupted; resume with: qhep resume {sweep_dir}"
     (first,) = records_of(sweep_dir).values()
     state = json.loads((sweep_dir / "sweep.json").read_text())
     assert [p["status"] for p in state["points"]] == ["done", "pending", "pending"]

@@ -13,7 +13,13 @@ import numpy as np
 
 from qhep.formats.constituents import FIELDS, LABEL, TRUTH, inspect_table, read_jets
 from qhep.formats.detect import (
-    JET_CONSTITUENTS, SAMPLE_VALUES, Accumulator, FeatureGroup, Summary, sample_note, sample_ranges,
+    JET_CONSTITUENTS,
+    SAMPLE_VALUES,
+    Accumulator,
+    FeatureGroup,
+    Summary,
+    sample_note,
+    sample_ranges,
 )
 
 CHUNK_JETS = 5_000  # rows read at once: 200 slots x 4 values x 8 bytes x 5k jets = 32 MB per copy

@@ -17,7 +17,14 @@ from qhep.formats.compression import NAMES as COMPRESSION_NAMES
 from qhep.formats.compression import UTF8_BOM, compression_of, decompressed
 from qhep.formats.darkmachines import check_line, parse_lines
 from qhep.formats.detect import (
-    DARKMACHINES_CSV, SAMPLE_BLOCKS, SAMPLE_VALUES, Accumulator, FeatureGroup, Summary, Tally, sample_note,
+    DARKMACHINES_CSV,
+    SAMPLE_BLOCKS,
+    SAMPLE_VALUES,
+    Accumulator,
+    FeatureGroup,
+    Summary,
+    Tally,
+    sample_note,
 )
 from qhep.formats.files import check_file
 

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from qhep.formats.detect import SAMPLE_VALUES, Accumulator, FeatureGroup, Summary, sample_note, sample_ranges
+from qhep.formats.detect import (
+    SAMPLE_VALUES,
+    Accumulator,
+    FeatureGroup,
+    Summary,
+    sample_note,
+    sample_ranges,
+)
 from qhep.formats.hdf import pandas_table, read_rows
 
 SHOWN_COLUMNS = 12

@@ -20,7 +20,12 @@ import pandas as pd
 from qhep.errors import DataError
 from qhep.formats.files import check_file
 from qhep.formats.hdf import (
-    check_unique_columns, count_rows, error_reason, finite_array, non_negative, untimed_hdf5_nodes,
+    check_unique_columns,
+    count_rows,
+    error_reason,
+    finite_array,
+    non_negative,
+    untimed_hdf5_nodes,
 )
 
 KEY = "table"

@@ -22,7 +22,14 @@ from qhep.errors import DataError
 from qhep.formats.compression import NAMES as COMPRESSION_NAMES
 from qhep.formats.compression import UTF8_BOM, compression_of, open_decompressed
 from qhep.formats.files import check_file
-from qhep.formats.hdf import has_hdf5_signature, non_negative, pandas_store, pandas_table, read_rows, table_columns
+from qhep.formats.hdf import (
+    has_hdf5_signature,
+    non_negative,
+    pandas_store,
+    pandas_table,
+    read_rows,
+    table_columns,
+)
 
 HEAD_BYTES = 1 << 16
 TEXT_LINES = 20

@@ -20,7 +20,15 @@ import pandas as pd
 
 from qhep.errors import DataError
 from qhep.formats.detect import (
-    LHCO_RAW, SAMPLE_VALUES, Accumulator, FeatureGroup, Summary, dijet_mass, finite_values, label_counts, sample_note,
+    LHCO_RAW,
+    SAMPLE_VALUES,
+    Accumulator,
+    FeatureGroup,
+    Summary,
+    dijet_mass,
+    finite_values,
+    label_counts,
+    sample_note,
     sample_ranges,
 )
 from qhep.formats.hdf import non_negative, pandas_table, read_rows

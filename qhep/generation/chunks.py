@@ -17,7 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from qhep.errors import QhepError
-from qhep.generation.pythia import chunk_seed, make_pythia, silence_stdout, visible_final_state
+from qhep.generation.pythia import (
+    chunk_seed,
+    make_pythia,
+    silence_stdout,
+    visible_final_state,
+)
 from qhep.progress import progress_bar
 
 # Called per event with the visible final state (N, 4) px, py, pz, E, or with the Pythia event itself when

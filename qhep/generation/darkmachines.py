@@ -29,10 +29,24 @@ import fastjet
 import numpy as np
 
 from qhep.formats.darkmachines import (
-    ANTIMUON, BJET, ELECTRON, JET, MUON, PHOTON, POSITRON, Events, format_line, iter_events,
+    ANTIMUON,
+    BJET,
+    ELECTRON,
+    JET,
+    MUON,
+    PHOTON,
+    POSITRON,
+    Events,
+    format_line,
+    iter_events,
     write_events,
 )
-from qhep.generation.chunks import Stream, generate_streams, install_output, parts_dir_of
+from qhep.generation.chunks import (
+    Stream,
+    generate_streams,
+    install_output,
+    parts_dir_of,
+)
 from qhep.tasks.darkmachines import CHANNELS, in_channel
 
 LUMINOSITY_FB = 10.0  # the challenge's dataset corresponds to 10 fb^-1

@@ -14,7 +14,12 @@ import numpy as np
 
 from qhep.formats.hdf import read_table
 from qhep.formats.lhco import COLUMNS, write_features
-from qhep.generation.chunks import Stream, generate_streams, install_output, parts_dir_of
+from qhep.generation.chunks import (
+    Stream,
+    generate_streams,
+    install_output,
+    parts_dir_of,
+)
 from qhep.generation.jets import cluster_jets, invariant_mass, nsubjettiness
 
 JET_RADIUS = 1.0

@@ -13,8 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from qhep.generation.chunks import Stream
-from qhep.generation.constituent_rows import (candidate_jets, constituent_block, delta_r, final_state, four_momentum,
-                                              write_constituent_sample)
+from qhep.generation.constituent_rows import (
+    candidate_jets,
+    constituent_block,
+    delta_r,
+    final_state,
+    four_momentum,
+    write_constituent_sample,
+)
 
 N_CONSTITUENTS = 200
 JET_RADIUS = 0.8

@@ -14,7 +14,14 @@ from pathlib import Path
 from qhep.config import compose_run
 from qhep.errors import QhepError
 from qhep.harness.records import RECORD_FILE
-from qhep.harness.runner import RUN_FILE, Started, check_same_config, read_run_state, run_benchmark, run_label
+from qhep.harness.runner import (
+    RUN_FILE,
+    Started,
+    check_same_config,
+    read_run_state,
+    run_benchmark,
+    run_label,
+)
 from qhep.harness.sweep import SWEEP_FILE
 
 

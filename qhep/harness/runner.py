@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from qhep import __version__
 from qhep.errors import Interrupted, QhepError, describe_os_error
 from qhep.harness.attempts import attempt, read_attempts
+from qhep.harness.budget import check_budget
 from qhep.harness.lock import folder_lock
 from qhep.harness.metrics import downsample_curve, evaluate, roc
 from qhep.harness.records import RECORD_FILE, SCHEMA, environment
@@ -246,9 +247,11 @@ def run_benchmark(cfg: DictConfig, overrides: list[str] = (), started: Started |
     inputs = load_inputs(cfg)
     method = new_method(cfg, backend)
     method.check_inputs(inputs.train_x.shape[1])
+    n_test = min(len(inputs.test_x), cfg.test_events or len(inputs.test_x))  # what scoring would submit
     if cfg.dry_run:
-        n_test = min(len(inputs.test_x), cfg.test_events or len(inputs.test_x))  # what scoring would submit
         return {"dry_run": method.dry_run(inputs.train_x.shape[1], n_test, n_train=len(inputs.train_x))}, None
+    trains = not (started and has_model(started.run_dir / MODEL_DIR))  # a resume that restores its model
+    check_budget(cfg, method, inputs.train_x.shape[1], len(inputs.train_x) if trains else 0, n_test)
     started = started or start(cfg, overrides)
     with working_in(started.run_dir):
         journal_in(backend, started.run_dir)

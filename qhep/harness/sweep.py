@@ -24,9 +24,23 @@ from omegaconf import DictConfig, OmegaConf
 
 from qhep.config import compose_run, group_options
 from qhep.errors import QhepError
+from qhep.harness.budget import check_budget
 from qhep.harness.records import RECORD_FILE
-from qhep.harness.runner import (RUN_FILE, Started, check_same_config, fit, finish, is_quantum, load_inputs,
-                                 new_method, read_run_state, run_label, scoring_backend, start, working_in)
+from qhep.harness.runner import (
+    RUN_FILE,
+    Started,
+    check_same_config,
+    finish,
+    fit,
+    is_quantum,
+    load_inputs,
+    new_method,
+    read_run_state,
+    run_label,
+    scoring_backend,
+    start,
+    working_in,
+)
 from qhep.progress import progress_bar
 from qhep.settings import Choice, Kind, ListOf, Mapping, Name, Number, Text, When
 from qhep.storage import read_state, write_json_atomic
@@ -214,6 +228,8 @@ def execute(sweep_dir: Path, state: dict, points: list[Point]) -> list[dict]:
                 started = {trainer.index: _start(trainer, sweep_dir, info(trainer))} if trainer in pending else {}
                 method = new_method(trainer.cfg, scoring_backend(trainer.cfg, sweep_dir / trainer.folder))
                 method.check_inputs(inputs.train_x.shape[1])
+                n_test = min(len(inputs.test_x), trainer.cfg.test_events or len(inputs.test_x))
+                check_budget(trainer.cfg, method, inputs.train_x.shape[1], len(inputs.train_x), n_test)
                 # the trainer's folder holds its model once fitted: a resumed sweep restores it
                 training = fit(trainer.cfg, method, inputs, trainer.run_id, sweep_dir / trainer.folder)
                 for point in pending:

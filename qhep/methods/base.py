@@ -52,6 +52,11 @@ class AnomalyDetector(ABC):
         """The fitted state, without what belongs to this process (pickling, saving, a chain's stages)."""
         return {k: v for k, v in vars(self).items() if k not in self.runtime}
 
+    def estimate_seconds(self, n_features: int, n_train: int, n_test: int) -> dict | None:
+        """{"seconds", "stages": {stage: seconds}, "basis"} for work on a simulator or QPU that may take long; None
+        for work that runs here and is quick (qhep.harness.budget)."""
+        return None
+
     def restored(self) -> None:
         """After the fitted state was restored from a saved model: rebuild what `runtime` left out."""
 

@@ -93,6 +93,9 @@ class Chain(AnomalyDetector):
             raise QhepError(f"method.scorer={self.config.scorer.name} runs no quantum jobs: nothing to price")
         return self.scorer_.dry_run(self.encoder_.output_dim(n_features), n_test, n_train)
 
+    def estimate_seconds(self, n_features: int, n_train: int, n_test: int) -> dict | None:
+        return self.scorer_.estimate_seconds(self.encoder_.output_dim(n_features), n_train, n_test)
+
     def resources(self) -> dict:
         encoder, scorer = self.encoder_.resources(), self.scorer_.resources()
         parameters = encoder.get("trainable_parameters", 0) + scorer.get("trainable_parameters", 0)

@@ -6,6 +6,7 @@ anomaly score is 1 - trash fidelity. The backend that runs the circuit is the ru
 """
 from __future__ import annotations
 
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -154,6 +155,56 @@ class QuantumAutoencoder(AnomalyDetector):
             report["training"] = {"optimizer": c.optimizer, "steps": c.epochs * len(batches),
                                   **engine.plan(c.epochs * sum(per_step), c.epochs * jobs)}
         return report
+
+    def estimate_seconds(self, n_features: int, n_train: int, n_test: int) -> dict | None:
+        """Wall time of training (where it runs on a backend other than the exact engine) and of scoring, from a
+        timed sample of each on a local simulator, or the device's own durations on hardware."""
+        c = self.config
+        trainer = BACKENDS[c.train_backend] if c.train_backend else self.backend
+        stages = {}
+        if not isinstance(trainer, FastBackend) and n_train:
+            stages["training"] = self._stage_seconds(trainer, n_features, n_train, training=True)
+        if not isinstance(self.backend, FastBackend):
+            stages["scoring"] = self._stage_seconds(self.backend, n_features, n_test, training=False)
+        if not stages:
+            return None
+        basis = "timed sample" if type(self.backend).timed_locally else "device instruction durations, no queue"
+        return {"seconds": sum(stages.values()), "stages": stages, "basis": basis}
+
+    def _stage_seconds(self, backend, n_features: int, n_events: int, training: bool) -> float:
+        c = self.config
+        stage = "training" if training else "scoring"
+        if not type(backend).timed_locally:  # hardware: what the plan says the QPU spends
+            seconds = self.dry_run(n_features, n_events, n_train=n_events if training else 0)[stage]
+            return float("inf") if seconds.get("estimated_qpu_seconds") is None else seconds["estimated_qpu_seconds"]
+        circuit = QAECircuit(n_features, c.n_trash, c.n_layers, c.rotation, c.entangler, c.encoding)
+        engine = backend.engine(circuit)
+        rng = np.random.default_rng(self.seed)
+        x = rng.uniform(0, np.pi, (64, n_features))
+        params = torch.tensor(circuit.init_params(rng), dtype=torch.float64)
+        if hasattr(engine, "plan"):  # a Qiskit engine: time bindings, price the run's bindings with them
+            engine.fidelity_sets(x[:2], params.numpy()[None])  # transpiles: not timed
+            tic = time.perf_counter()
+            engine.fidelity_sets(x, params.numpy()[None])
+            per_binding = (time.perf_counter() - tic) / len(x)
+            return per_binding * self.dry_run(n_features, n_events, n_train=n_events if training else 0)[stage]["bindings"]
+        # A PennyLane device: time one batch of the run's size through it (devices broadcast: the per-event cost
+        # falls with the batch), and back through it where training takes gradients
+        size = min(n_events, c.batch_size if training else min(c.score_batch_size, 1024))
+        x = torch.as_tensor(rng.uniform(0, np.pi, (max(size, 2), n_features)))
+        backward = training and c.optimizer != "spsa"
+        params.requires_grad_(backward)
+        with torch.set_grad_enabled(backward):
+            engine.fidelity(x[:2], params)
+            tic = time.perf_counter()
+            out = engine.fidelity(x, params).mean()
+            if backward:
+                out.backward()
+            per_event = (time.perf_counter() - tic) / len(x)
+        if not training:
+            return per_event * n_events
+        per_step = {"adam": 1.0, "qng": 1.0 + c.n_layers, "spsa": 2.0}[c.optimizer]  # spsa: two forward passes
+        return per_event * per_step * n_events * c.epochs
 
     def resources(self) -> dict:
         """Circuit size, plus what a Qiskit backend executed (transpiled depth, jobs, shots...): `execution` in all,

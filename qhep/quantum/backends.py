@@ -18,6 +18,8 @@ SHOTS = Number(int, ge=1, optional=True)  # null: exact
 JOB_LIMIT = Number(int, ge=1)
 OPTIMIZATION_LEVEL = Number(int, ge=0, le=3)
 JOURNAL = Text(optional=True)
+# Minutes of simulator or QPU work a run may start without being told to: above it, it is refused with the estimate
+BUDGET = Number(float, gt=0)
 
 
 @dataclass
@@ -26,6 +28,7 @@ class FastBackend:
 
     # Capabilities, declared as data and checked before anything runs (as PennyLane devices declare theirs):
     submits_jobs: ClassVar[bool] = False  # shot-based or remote jobs: what a dry run prices
+    timed_locally: ClassVar[bool] = False  # its work is estimated by timing a sample of it here (simulators)
     metric_approx: ClassVar[tuple] = ("block-diag", "diag", "full")  # QNG metric tensors it can compute
 
     name: str = "fast"
@@ -40,12 +43,14 @@ class PennyLaneBackend:
     """A PennyLane device (backend.device=NAME, any installed plugin); shots = null means exact."""
 
     submits_jobs: ClassVar[bool] = False
+    timed_locally: ClassVar[bool] = True
     metric_approx: ClassVar[tuple] = ("block-diag", "diag", "full")
 
     name: str = "pennylane"
     device: str = setting("default.qubit", Text())
     diff_method: str = setting("best", Text())
     shots: int | None = setting(None, SHOTS)
+    max_minutes: float = setting(30.0, BUDGET)
 
     def engine(self, circuit: QAECircuit) -> PennyLaneEngine:
         return PennyLaneEngine(circuit, self.device, self.diff_method, self.shots)
@@ -58,9 +63,11 @@ class AerBackend:
     noise_scale multiplies its error probabilities (and divides T1, T2): 0 = noiseless on the same gates."""
 
     submits_jobs: ClassVar[bool] = True
+    timed_locally: ClassVar[bool] = True
     metric_approx: ClassVar[tuple] = ("block-diag", "diag")  # measured; the full one needs Hadamard tests
 
     name: str = "aer"
+    max_minutes: float = setting(30.0, BUDGET)
     shots: int | None = setting(1024, SHOTS)
     noise: str | None = setting(None, Text(optional=True))
     noise_scale: float = setting(1.0, Number(float, ge=0))
@@ -89,9 +96,11 @@ class _RuntimeSamplerSettings:
     """What every Qiskit Runtime SamplerV2 target takes: shots, readout, transpilation, job limits, journal."""
 
     submits_jobs: ClassVar[bool] = True
+    timed_locally: ClassVar[bool] = False  # hardware: its own instruction durations, nothing run to estimate
     metric_approx: ClassVar[tuple] = ("block-diag", "diag")
 
     shots: int = setting(1024, Number(int, ge=1))
+    max_minutes: float = setting(30.0, BUDGET)
     readout: str = setting("trash", Choice(READOUTS))
     optimization_level: int = setting(2, OPTIMIZATION_LEVEL)
     max_bindings_per_job: int = setting(100_000, JOB_LIMIT)
@@ -106,6 +115,8 @@ class _RuntimeSamplerSettings:
 @dataclass
 class FakeDeviceBackend(_RuntimeSamplerSettings):
     """A fake IBM device (qiskit_ibm_runtime.fake_provider) run locally by Runtime's SamplerV2."""
+
+    timed_locally: ClassVar[bool] = True  # Runtime's local simulator
 
     name: str = "fake"
     device: str = setting("FakeManilaV2", Text())

@@ -24,8 +24,13 @@ from qiskit.transpiler import generate_preset_pass_manager
 from qhep.errors import QhepError
 from qhep.quantum.ansatz import QAECircuit
 from qhep.quantum.journal import JobJournal, result_fits, with_retries
-from qhep.quantum.qiskit_circuit import READOUT_REGISTER, add_readout, build_qiskit_circuit
+from qhep.quantum.qiskit_circuit import (
+    READOUT_REGISTER,
+    add_readout,
+    build_qiskit_circuit,
+)
 from qhep.quantum.qiskit_metric import covariance_blocks, metric_layers
+from qhep.text import format_duration
 
 # Jobs of in-process (local) samplers by id: what "retrieve a job by id" means when there is no service.
 _LOCAL_JOBS: dict[str, object] = {}
@@ -437,6 +442,7 @@ class QiskitEngine:
             "circuit_seconds": circuit_seconds,
             "rep_delay_seconds": rep_delay,
             "estimated_qpu_seconds": bindings * shots * per_shot if shots and per_shot else None,
+            "estimated_qpu_time": format_duration(bindings * shots * per_shot) if shots and per_shot else None,
         }
 
 

@@ -65,7 +65,9 @@ class Task(ABC):
 
     def __init__(self, settings: dict):
         from qhep.errors import QhepError
-        from qhep.tasks.settings import task_problems  # declares its checks with the tasks' own names
+        from qhep.tasks.settings import (
+            task_problems,  # declares its checks with the tasks' own names
+        )
 
         found = task_problems(settings)
         if found:

@@ -16,7 +16,17 @@ from qhep.errors import QhepError
 from qhep.formats.compression import NAMES as COMPRESSION_NAMES
 from qhep.formats.compression import file_compression
 from qhep.formats.darkmachines import (
-    ANTIMUON, BJET, ELECTRON, JET, MUON, OBJECT_FIELDS, PHOTON, POSITRON, Events, data_files, empty_events,
+    ANTIMUON,
+    BJET,
+    ELECTRON,
+    JET,
+    MUON,
+    OBJECT_FIELDS,
+    PHOTON,
+    POSITRON,
+    Events,
+    data_files,
+    empty_events,
     iter_events,
 )
 from qhep.tasks.base import Task, TaskData, TaskEvents, embedded_sample, sha256_of
