@@ -52,3 +52,16 @@ def zenodo():
     yield fake
     fake.server.shutdown()
     fake.server.server_close()
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run the qhep command as a user would: cli(*args) -> (exit code, stdout, stderr)."""
+    from qhep.cli import main
+
+    def run(*args):
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

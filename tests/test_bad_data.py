@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qhep.cli import main
 from qhep.generation.darkmachines import SIGNAL_GLUINO
 from tests.conftest import lhco_frame
 from tests.test_darkmachines import event
@@ -25,14 +24,9 @@ from tests.test_top_svj import make_jets, published_frame
 FAST = ["method=ae", "method.epochs=1", "progress=false", "plots=false"]
 
 
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
-
-def run_task(capsys, tmp_path, task, path, *extra):
-    return run(capsys, "run", f"task={task}", f"task.data.path={path}", f"results_dir={tmp_path / 'results'}",
+def run_task(cli, tmp_path, task, path, *extra):
+    return cli("run", f"task={task}", f"task.data.path={path}", f"results_dir={tmp_path / 'results'}",
                *FAST, *extra)
 
 
@@ -102,7 +96,7 @@ def _set(frame, column, row, value):
 
 
 # --- 1. Dark Machines folders: every file counted, named and read ------------------------------------------------
-def test_folder_reads_every_data_file_whatever_its_case_and_compression(tmp_path, capsys):
+def test_folder_reads_every_data_file_whatever_its_case_and_compression(tmp_path, cli):
     folder = tmp_path / "chan3"
     folder.mkdir()
     lines = dm_lines()
@@ -110,7 +104,7 @@ def test_folder_reads_every_data_file_whatever_its_case_and_compression(tmp_path
     write_dm(folder / "background_chan3_more.csv.bz2", lines[20:40], "bz2")
     write_dm(folder / f"{SIGNAL_GLUINO}_chan3.csv.gz", lines[40:], "gzip")
     (folder / ".DS_Store").write_bytes(b"\x00\x01 not data")  # hidden: passed over
-    code, _, err = run_task(capsys, tmp_path, "darkmachines", folder)
+    code, _, err = run_task(cli, tmp_path, "darkmachines", folder)
     assert code == 0, err
     dataset = record(tmp_path)["dataset"]
     assert dataset["events"] == 50 and dataset["signal"] == 10
@@ -151,20 +145,20 @@ def _empty(folder):
     (_fifo, "is not a regular file (a FIFO)"),
     (_empty, "file is empty"),
 ], ids=["text-file", "tar", "subfolder", "fifo", "empty-file"])
-def test_folder_refuses_anything_it_would_not_read(tmp_path, capsys, no_hang, add, message):
+def test_folder_refuses_anything_it_would_not_read(tmp_path, cli, no_hang, add, message):
     folder = tmp_path / "chan3"
     folder.mkdir()
     write_dm(folder / "background_chan3.csv", dm_lines())
     offender = add(folder)
-    code, _, err = run_task(capsys, tmp_path, "darkmachines", folder)
+    code, _, err = run_task(cli, tmp_path, "darkmachines", folder)
     assert_refused(code, err, offender, message)
 
 
-def test_folder_without_data_files_is_refused(tmp_path, capsys):
+def test_folder_without_data_files_is_refused(tmp_path, cli):
     folder = tmp_path / "chan3"
     folder.mkdir()
     (folder / ".hidden.csv").write_text("not looked at\n")
-    code, _, err = run_task(capsys, tmp_path, "darkmachines", folder)
+    code, _, err = run_task(cli, tmp_path, "darkmachines", folder)
     assert_refused(code, err, folder, "no .csv, .csv.gz or .csv.bz2 files in this folder")
 
 
@@ -173,27 +167,27 @@ def test_folder_without_data_files_is_refused(tmp_path, capsys):
     ("\n", True, "plain"), ("\r", False, "plain"), ("\r\n", False, "plain"), ("\r\n", True, "gzip"),
     ("\r", True, "bz2"),
 ], ids=["bom", "cr", "crlf", "bom-crlf-gzip", "bom-cr-bz2"])
-def test_darkmachines_text_variants_are_read(tmp_path, capsys, newline, bom, compression):
+def test_darkmachines_text_variants_are_read(tmp_path, newline, bom, compression, cli):
     path = write_dm(tmp_path / "events.csv", dm_lines(), compression, newline, bom)
-    code, out, err = run(capsys, "data", "info", path)
+    code, out, err = cli("data", "info", path)
     assert code == 0 and not err, err
     assert "50 (exact, every line counted" in out and "ttbar" in out
-    code, _, err = run_task(capsys, tmp_path, "darkmachines", path)
+    code, _, err = run_task(cli, tmp_path, "darkmachines", path)
     assert code == 0, err
     assert record(tmp_path)["dataset"]["events"] == 50
 
 
 # --- 3. download: a present file with another checksum is left alone ---------------------------------------------
-def test_download_never_replaces_a_present_file_with_another_checksum(tmp_path, capsys, zenodo, monkeypatch):
+def test_download_never_replaces_a_present_file_with_another_checksum(tmp_path, zenodo, monkeypatch, cli):
     name = "events_anomalydetection_v2.h5"
     data = payload(4000)
     zenodo.files["4536377"] = {name: data}
     monkeypatch.setenv("QHEP_ZENODO_URL", zenodo.url)
     dest = tmp_path / "data"
-    code, out, _ = run(capsys, "data", "download", "lhco_raw", "--dest", dest)
+    code, out, _ = cli("data", "download", "lhco_raw", "--dest", dest)
     assert code == 0 and "downloaded" in out
     zenodo.checksums[("4536377", name)] = "f" * 32  # the record now lists another version
-    code, _, err = run(capsys, "data", "download", "lhco_raw", "--dest", dest)
+    code, _, err = cli("data", "download", "lhco_raw", "--dest", dest)
     assert_refused(code, err, dest / name, hashlib.md5(data).hexdigest(), "f" * 32, "left untouched")
     assert (dest / name).read_bytes() == data and sorted(p.name for p in dest.iterdir()) == [name]
     assert len(zenodo.file_requests()) == 1  # nothing fetched the second time
@@ -205,19 +199,19 @@ def test_download_never_replaces_a_present_file_with_another_checksum(tmp_path, 
     lambda p: write_top(p, top_frame().iloc[:0], fmt="fixed"),
     lambda p: write_raw(raw_frame(*raw_events(3)).iloc[:0], p),
 ], ids=["lhco-features", "constituents", "lhco-raw"])
-def test_info_counts_zero_events_in_an_empty_table(tmp_path, capsys, write):
+def test_info_counts_zero_events_in_an_empty_table(tmp_path, write, cli):
     path = tmp_path / "empty_table.h5"
     write(path)
-    code, out, err = run(capsys, "data", "info", path)
+    code, out, err = cli("data", "info", path)
     assert code == 0 and not err, err
     assert "0 (exact, from HDF5 metadata)" in out and "1 (exact" not in out
 
 
-def test_info_describes_every_table_of_a_file(tmp_path, capsys):
+def test_info_describes_every_table_of_a_file(tmp_path, cli):
     path = write_lhco(tmp_path / "two.h5", lhco_frame(300, 300))
     write_lhco(path, lhco_frame(5, 0), key="more", mode="a")
     pd.DataFrame({"run": [1, 2, 3]}).to_hdf(path, key="notes", mode="a", format="table")
-    code, out, err = run(capsys, "data", "info", path)
+    code, out, err = cli("data", "info", path)
     assert code == 0 and not err, err
     titles = " ".join(out.split())  # rich wraps long titles
     assert all(f"two.h5: table {n} of 3" in titles for n in (1, 2, 3))
@@ -238,12 +232,12 @@ LHCO_BAD = [
 
 @pytest.mark.parametrize("command", ["run", "info"])
 @pytest.mark.parametrize("damage, message", LHCO_BAD, ids=["neg-mj1", "neg-mj2", "neg-tau", "inf", "nan"])
-def test_lhco_features_with_impossible_values_are_refused(tmp_path, capsys, command, damage, message):
+def test_lhco_features_with_impossible_values_are_refused(tmp_path, command, damage, message, cli):
     path = write_lhco(tmp_path / "events_anomalydetection_v2.features.h5", damage(lhco_frame()))
     if command == "run":
-        code, _, err = run_task(capsys, tmp_path, "lhco", path, "task.region=all")
+        code, _, err = run_task(cli, tmp_path, "lhco", path, "task.region=all")
     else:
-        code, _, err = run(capsys, "data", "info", path)
+        code, _, err = cli("data", "info", path)
     assert_refused(code, err, path, message)
 
 
@@ -258,11 +252,11 @@ def test_lhco_features_with_impossible_values_are_refused(tmp_path, capsys, comm
     ("darkmachines", lambda p: write_dm(p, ["7;ttbar;1;-200000;0;", *dm_lines()[:3]]), "line 1: negative MET"),
 ], ids=["top-negative-E", "top-negative-truthE", "svj-nan", "dm-negative-E", "dm-negative-pt-bz2",
         "dm-negative-met"])
-def test_constituent_and_darkmachines_files_with_impossible_values_are_refused(tmp_path, capsys, task, write,
+def test_constituent_and_darkmachines_files_with_impossible_values_are_refused(tmp_path, cli, task, write,
                                                                                   message):
     path = tmp_path / "events.dat"
     write(path)
-    code, _, err = run_task(capsys, tmp_path, task, path)
+    code, _, err = run_task(cli, tmp_path, task, path)
     assert_refused(code, err, path, message)
 
 
@@ -291,16 +285,16 @@ def _duplicated(frame, column):
                                                "PX_0")), "column PX_0 appears 2 times in table 'table'"),
 ], ids=["lhco-foreign-tables", "lhco-says-what-it-has", "lhco-missing", "lhco-duplicate", "top-foreign-tables",
         "top-no-constituents", "top-duplicate"])
-def test_tables_without_the_expected_columns_say_what_they_have(tmp_path, capsys, task, write, message):
+def test_tables_without_the_expected_columns_say_what_they_have(tmp_path, cli, task, write, message):
     path = tmp_path / "data.h5"
     write(path)
-    code, _, err = run_task(capsys, tmp_path, task, path, *(["task.region=all"] if task == "lhco" else []))
+    code, _, err = run_task(cli, tmp_path, task, path, *(["task.region=all"] if task == "lhco" else []))
     assert_refused(code, err, path, message)
 
 
-def test_info_refuses_a_duplicated_column(tmp_path, capsys):
+def test_info_refuses_a_duplicated_column(tmp_path, cli):
     path = write_lhco(tmp_path / "dup.h5", _duplicated(lhco_frame(), "mj2"), fmt="table")
-    code, _, err = run(capsys, "data", "info", path)
+    code, _, err = cli("data", "info", path)
     assert_refused(code, err, path, "column mj2 appears 2 times in table 'df'")
 
 
@@ -336,7 +330,7 @@ NOT_A_FILE = {"directory": "is a directory, expected a file", "fifo": "is not a 
 # A directory is a data folder for the Dark Machines task (see the folder tests above).
 @pytest.mark.parametrize("command, kind", [(c, k) for c in ("lhco", "top", "darkmachines", "info") for k in NOT_A_FILE
                                            if (c, k) != ("darkmachines", "directory")])
-def test_what_is_not_a_readable_file_is_named(tmp_path, capsys, monkeypatch, no_hang, command, kind):
+def test_what_is_not_a_readable_file_is_named(tmp_path, monkeypatch, no_hang, command, kind, cli):
     path = tmp_path / "events.h5"
     if kind == "directory":
         _directory(path)
@@ -345,9 +339,9 @@ def test_what_is_not_a_readable_file_is_named(tmp_path, capsys, monkeypatch, no_
     else:
         _unreadable(path, monkeypatch, VALID["lhco" if command == "info" else command])
     if command == "info":
-        code, _, err = run(capsys, "data", "info", path)
+        code, _, err = cli("data", "info", path)
     else:
-        code, _, err = run_task(capsys, tmp_path, command, path, *(["task.region=all"] if command == "lhco" else []))
+        code, _, err = run_task(cli, tmp_path, command, path, *(["task.region=all"] if command == "lhco" else []))
     assert_refused(code, err, path, f"{path}: {NOT_A_FILE[kind]}")
 
 
@@ -358,21 +352,21 @@ def test_what_is_not_a_readable_file_is_named(tmp_path, capsys, monkeypatch, no_
     ("svj", "aachen_constit.h5", "qhep data download svj"),
     ("lhco", "my_own_file.h5", None),
 ])
-def test_missing_file_names_the_download_command(tmp_path, capsys, task, name, hint):
+def test_missing_file_names_the_download_command(tmp_path, task, name, hint, cli):
     path = tmp_path / name
-    code, _, err = run_task(capsys, tmp_path, task, path)
+    code, _, err = run_task(cli, tmp_path, task, path)
     assert_refused(code, err, path, f"{path}: file not found")
     if hint is None:
         assert "qhep data download" not in err
     else:
         assert f"`{hint} --dest {tmp_path}`" in err
-    code, _, err = run(capsys, "data", "info", path)
+    code, _, err = cli("data", "info", path)
     assert_refused(code, err, path, "file not found")
 
 
-def test_missing_file_in_the_default_download_folder(capsys, tmp_path, monkeypatch):
+def test_missing_file_in_the_default_download_folder(tmp_path, monkeypatch, cli):
     monkeypatch.chdir(tmp_path)
-    code, _, err = run(capsys, "data", "info", "data/events_anomalydetection_v2.h5")
+    code, _, err = cli("data", "info", "data/events_anomalydetection_v2.h5")
     assert_refused(code, err, "data/events_anomalydetection_v2.h5", "`qhep data download lhco_raw`")
 
 
@@ -380,12 +374,12 @@ def test_missing_file_in_the_default_download_folder(capsys, tmp_path, monkeypat
 GENERATE = ["generate", "task=lhco", "n_background=12", "n_signal=12", "seed=5", "workers=1"]
 
 
-def test_generation_removes_its_chunks_when_done_and_keeps_them_when_interrupted(tmp_path, capsys, monkeypatch):
+def test_generation_removes_its_chunks_when_done_and_keeps_them_when_interrupted(tmp_path, monkeypatch, cli):
     import qhep.generation.chunks as chunks
     import qhep.generation.lhco as lhco_generation
 
     reference = tmp_path / "reference.h5"
-    code, out, err = run(capsys, *GENERATE, f"output={reference}")
+    code, out, err = cli(*GENERATE, f"output={reference}")
     assert code == 0 and f"wrote {reference}" in out, err
     assert reference.exists() and not (tmp_path / "reference.h5.parts").exists()
 
@@ -398,7 +392,7 @@ def test_generation_removes_its_chunks_when_done_and_keeps_them_when_interrupted
         raise KeyboardInterrupt
 
     monkeypatch.setattr(lhco_generation, "write_features", interrupted)
-    code, _, err = run(capsys, *GENERATE, f"output={output}")
+    code, _, err = cli(*GENERATE, f"output={output}")
     assert code == 130 and not output.exists() and len(list(parts.glob("*.npz"))) == 2
     (parts / "my_notes.txt").write_text("not generation's")  # a file of the user's is never removed
 
@@ -410,7 +404,7 @@ def test_generation_removes_its_chunks_when_done_and_keeps_them_when_interrupted
             raise AssertionError("a finished chunk was generated again")
 
     monkeypatch.setattr(chunks, "ProcessPoolExecutor", NoWorkers)
-    code, _, err = run(capsys, *GENERATE, f"output={output}")
+    code, _, err = cli(*GENERATE, f"output={output}")
     assert code == 0, err
     assert output.read_bytes() == reference.read_bytes()
     assert sorted(p.name for p in parts.iterdir()) == ["my_notes.txt"]

@@ -13,7 +13,6 @@ import stat
 
 import pytest
 
-from qhep.cli import main
 from qhep.config import STAGES, RunConfig, compose_run
 from qhep.harness.reduction import ReductionConfig
 from qhep.methods import METHODS
@@ -26,15 +25,10 @@ FAST = ["method=ae", "method.epochs=1", "task.region=all", "progress=false", "pl
 TOKEN = "qhep-test-token-0123456789abcdefghijklmnop"
 
 
-def qhep(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
-
-def refused(capsys, *args, names=()):
+def refused(cli, *args, names=()):
     """Exit 2, one line on stderr that names each of `names`, no traceback; returns the line."""
-    code, out, err = qhep(capsys, *args)
+    code, out, err = cli(*args)
     assert code == 2, (code, out, err)
     assert err.count("\n") == 1 and err.startswith("qhep: error: ") and "Traceback" not in err + out, err
     for name in names:
@@ -83,10 +77,10 @@ BAD_SETTINGS = [
 
 
 @pytest.mark.parametrize("overrides, name", BAD_SETTINGS)
-def test_bad_setting_is_one_line_before_any_folder(tmp_path, capsys, monkeypatch, overrides, name):
+def test_bad_setting_is_one_line_before_any_folder(tmp_path, cli, monkeypatch, overrides, name):
     monkeypatch.chdir(tmp_path)
     where = [] if overrides.startswith("results_dir") else ["results_dir=results"]
-    refused(capsys, "run", *overrides.split(), *where, names=[name])
+    refused(cli, "run", *overrides.split(), *where, names=[name])
     assert not any(tmp_path.iterdir())
 
 
@@ -141,25 +135,25 @@ def test_every_setting_declares_its_check():
                                       "results_dir=${oc.env:QISKIT_IBM_TOKEN}",
                                       "task.data.path='${oc.env:QISKIT_IBM_TOKEN}'",
                                       "method.lr=${oc.decode:${oc.env:QISKIT_IBM_TOKEN}}"])
-def test_interpolations_never_read_the_environment(tmp_path, capsys, monkeypatch, override):
+def test_interpolations_never_read_the_environment(tmp_path, cli, monkeypatch, override):
     monkeypatch.setenv("QISKIT_IBM_TOKEN", TOKEN)
     monkeypatch.chdir(tmp_path)
-    err = refused(capsys, "run", *override.split(), "results_dir=out", names=["interpolations"])
+    err = refused(cli, "run", *override.split(), "results_dir=out", names=["interpolations"])
     assert TOKEN not in err
     written = [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()]
     assert not any(TOKEN.encode() in content for content in written)
 
 
-def test_sweep_and_resume_refuse_interpolations_too(tmp_path, capsys, monkeypatch):
+def test_sweep_and_resume_refuse_interpolations_too(tmp_path, cli, monkeypatch):
     monkeypatch.setenv("QISKIT_IBM_TOKEN", TOKEN)
-    assert TOKEN not in refused(capsys, "sweep", "seed=0,1", "task.title=${oc.env:QISKIT_IBM_TOKEN}",
+    assert TOKEN not in refused(cli, "sweep", "seed=0,1", "task.title=${oc.env:QISKIT_IBM_TOKEN}",
                                 f"results_dir={tmp_path}")
     folder = tmp_path / "runs" / "x"
     folder.mkdir(parents=True)
     (folder / "run.json").write_text(json.dumps({
         "schema": "qhep.run/1", "run_id": "x", "created": "2026-01-01T00:00:00+00:00", "config": {},
         "overrides": ["method.lr=${oc.env:QISKIT_IBM_TOKEN}"]}))
-    assert TOKEN not in refused(capsys, "resume", folder, names=["interpolations"])
+    assert TOKEN not in refused(cli, "resume", folder, names=["interpolations"])
 
 
 # --- names that become paths, text that reaches a terminal ---------------------------------------------------------
@@ -172,34 +166,34 @@ def test_run_folder_names_cannot_leave_the_results_folder():
     assert "/" not in run_label(cfg)
 
 
-def test_leaderboard_strips_control_characters_and_markup(tmp_path, capsys, lhco_file):
-    assert qhep(capsys, "run", *FAST, f"task.data.path={lhco_file}", f"results_dir={tmp_path}")[0] == 0
+def test_leaderboard_strips_control_characters_and_markup(tmp_path, cli, lhco_file):
+    assert cli("run", *FAST, f"task.data.path={lhco_file}", f"results_dir={tmp_path}")[0] == 0
     (path,) = tmp_path.rglob("result.json")
     record = json.loads(path.read_text())
     record["task"] = "l\x1b]0;t\x07\x1b[2J[b]x[/b]"  # a terminal title, a screen clear, rich markup
     path.write_text(json.dumps(record))
-    code, out, _ = qhep(capsys, "leaderboard", "--results", tmp_path)
+    code, out, _ = cli("leaderboard", "--results", tmp_path)
     assert code == 0 and "\x1b" not in out and "\x07" not in out and "[b]x[/b]" in out
 
 
 # --- the operating system refuses: one line naming the path, and how to go on --------------------------------------
 
-def test_results_folder_that_is_a_file(tmp_path, capsys, lhco_file):
+def test_results_folder_that_is_a_file(tmp_path, cli, lhco_file):
     blocker = tmp_path / "results"
     blocker.write_text("")
-    refused(capsys, "run", *FAST, f"task.data.path={lhco_file}", f"results_dir={blocker}", names=[blocker])
+    refused(cli, "run", *FAST, f"task.data.path={lhco_file}", f"results_dir={blocker}", names=[blocker])
 
 
 @pytest.mark.parametrize("fault, words", [(errno.EROFS, "read-only"), (errno.EACCES, "permission denied")])
-def test_results_folder_refused_by_the_file_system(tmp_path, capsys, monkeypatch, lhco_file, fault, words):
+def test_results_folder_refused_by_the_file_system(tmp_path, cli, monkeypatch, lhco_file, fault, words):
     def refuse(dir, **_):  # root writes through permissions: the file system's refusal is simulated
         raise OSError(fault, os.strerror(fault), dir)
 
     monkeypatch.setattr("qhep.storage.tempfile.mkstemp", refuse)
-    refused(capsys, "run", *FAST, f"task.data.path={lhco_file}", f"results_dir={tmp_path}", names=[words, tmp_path])
+    refused(cli, "run", *FAST, f"task.data.path={lhco_file}", f"results_dir={tmp_path}", names=[words, tmp_path])
 
 
-def test_full_disk_at_the_record_keeps_the_work_and_says_how_to_resume(tmp_path, capsys, monkeypatch, lhco_file):
+def test_full_disk_at_the_record_keeps_the_work_and_says_how_to_resume(tmp_path, cli, monkeypatch, lhco_file):
     """The real kernel's ENOSPC (/dev/full) when the record is written; the resume then finishes the run."""
     import qhep.storage as records
 
@@ -213,12 +207,12 @@ def test_full_disk_at_the_record_keeps_the_work_and_says_how_to_resume(tmp_path,
         return real(fd, *args, **kwargs)
 
     monkeypatch.setattr(records.os, "fdopen", fdopen)
-    err = refused(capsys, "run", *FAST, f"task.data.path={lhco_file}", f"results_dir={tmp_path}",
+    err = refused(cli, "run", *FAST, f"task.data.path={lhco_file}", f"results_dir={tmp_path}",
                   names=["no space left", "result.json", "qhep resume"])
     (folder,) = (tmp_path / "runs").iterdir()
     assert str(folder) in err and not list(folder.glob(".tmp-*")) and not (folder / "result.json").exists()
     monkeypatch.setattr(records.os, "fdopen", real)
-    code, _, err = qhep(capsys, "resume", folder)
+    code, _, err = cli("resume", folder)
     assert code == 0, err
     timing = json.loads((folder / "result.json").read_text())["timing"]
     assert timing["model_restored"] and timing["train_seconds"] > 0  # the model saved before the failure, reused
@@ -226,8 +220,8 @@ def test_full_disk_at_the_record_keeps_the_work_and_says_how_to_resume(tmp_path,
 
 # --- files qhep wrote, read back: validated, never trusted ---------------------------------------------------------
 
-def _run_folder(tmp_path, capsys, lhco_file):
-    assert qhep(capsys, "run", *FAST, f"task.data.path={lhco_file}", f"results_dir={tmp_path}")[0] == 0
+def _run_folder(tmp_path, cli, lhco_file):
+    assert cli("run", *FAST, f"task.data.path={lhco_file}", f"results_dir={tmp_path}")[0] == 0
     (folder,) = (tmp_path / "runs").iterdir()
     (folder / "result.json").unlink()  # as if interrupted after run.json
     return folder
@@ -242,19 +236,19 @@ def _run_folder(tmp_path, capsys, lhco_file):
     (lambda s: s.update(schema="qhep.run/9"), "schema"),
     (lambda s: s.update(sweep="x"), "sweep"),
 ])
-def test_damaged_run_json_is_refused_on_resume(tmp_path, capsys, lhco_file, damage, words):
-    folder = _run_folder(tmp_path, capsys, lhco_file)
+def test_damaged_run_json_is_refused_on_resume(tmp_path, cli, lhco_file, damage, words):
+    folder = _run_folder(tmp_path, cli, lhco_file)
     state = json.loads((folder / "run.json").read_text())
     damage(state)
     (folder / "run.json").write_text(json.dumps(state))
-    refused(capsys, "resume", folder, names=[folder / "run.json", words])
+    refused(cli, "resume", folder, names=[folder / "run.json", words])
 
 
 @pytest.mark.parametrize("content, words", [(b"\xff\xfe\x00garbage", "UTF-8"), (b"{", "bad JSON"), (b"[]", "schema")])
-def test_unreadable_run_json_is_refused_on_resume(tmp_path, capsys, lhco_file, content, words):
-    folder = _run_folder(tmp_path, capsys, lhco_file)
+def test_unreadable_run_json_is_refused_on_resume(tmp_path, cli, lhco_file, content, words):
+    folder = _run_folder(tmp_path, cli, lhco_file)
     (folder / "run.json").write_bytes(content)
-    refused(capsys, "resume", folder, names=[folder / "run.json", words])
+    refused(cli, "resume", folder, names=[folder / "run.json", words])
 
 
 @pytest.mark.parametrize("damage, words", [
@@ -264,29 +258,29 @@ def test_unreadable_run_json_is_refused_on_resume(tmp_path, capsys, lhco_file, c
     (lambda s: s["points"][0].update(index=5), "numbered"),
     (lambda s: s.update(id="../x"), "id"),
 ])
-def test_damaged_sweep_json_is_refused_on_resume(tmp_path, capsys, lhco_file, damage, words):
+def test_damaged_sweep_json_is_refused_on_resume(tmp_path, cli, lhco_file, damage, words):
     from qhep.harness.sweep import run_sweep  # noqa: F401  (the sweep below writes its state first)
 
-    code, _, err = qhep(capsys, "sweep", *FAST, "seed=0,1", f"task.data.path={lhco_file}", f"results_dir={tmp_path}")
+    code, _, err = cli("sweep", *FAST, "seed=0,1", f"task.data.path={lhco_file}", f"results_dir={tmp_path}")
     assert code == 0, err
     (sweep_dir,) = (tmp_path / "sweeps").iterdir()
     state = json.loads((sweep_dir / "sweep.json").read_text())
     damage(state)
     (sweep_dir / "sweep.json").write_text(json.dumps(state))
-    refused(capsys, "resume", sweep_dir, names=[sweep_dir / "sweep.json", words])
+    refused(cli, "resume", sweep_dir, names=[sweep_dir / "sweep.json", words])
 
 
 @pytest.mark.parametrize("damage, words", [
     (lambda r: r.pop("metrics"), "metrics"), (lambda r: r.update(seed="zero"), "seed"),
     (lambda r: r["metrics"].update(auc=7.0), "metrics.auc"), (lambda r: r.update(task=None), "task"),
 ])
-def test_damaged_record_is_named_by_the_leaderboard(tmp_path, capsys, lhco_file, damage, words):
-    assert qhep(capsys, "run", *FAST, f"task.data.path={lhco_file}", f"results_dir={tmp_path}")[0] == 0
+def test_damaged_record_is_named_by_the_leaderboard(tmp_path, cli, lhco_file, damage, words):
+    assert cli("run", *FAST, f"task.data.path={lhco_file}", f"results_dir={tmp_path}")[0] == 0
     (path,) = tmp_path.rglob("result.json")
     record = json.loads(path.read_text())
     damage(record)
     path.write_text(json.dumps(record))
-    refused(capsys, "leaderboard", "--results", tmp_path, names=[path, words])
+    refused(cli, "leaderboard", "--results", tmp_path, names=[path, words])
 
 
 def test_damaged_journal_entries_are_discarded_and_redone(tmp_path):
@@ -305,12 +299,12 @@ def test_damaged_journal_entries_are_discarded_and_redone(tmp_path):
         assert not result_fits(bad, [2], [(0, 1)]), bad
 
 
-def test_out_of_range_journal_results_are_rerun_not_used(tmp_path, capsys, lhco_file):
+def test_out_of_range_journal_results_are_rerun_not_used(tmp_path, cli, lhco_file):
     """A probability of 7.0 in a journal is not a result: the job runs again, and the numbers are the true ones."""
     run = ["run", "method=qae", "backend=aer", "backend.shots=100", "method.train_backend=fast", "method.epochs=1",
            "method.n_layers=1", "test_events=40", "task.region=all", "progress=false", "plots=false",
            f"task.data.path={lhco_file}"]
-    assert qhep(capsys, *run, f"results_dir={tmp_path / 'a'}")[0] == 0
+    assert cli(*run, f"results_dir={tmp_path / 'a'}")[0] == 0
     (first,) = (tmp_path / "a").rglob("result.json")
     journal = first.parent / "jobs.jsonl"
     lines = [json.loads(line) for line in journal.read_text().splitlines()]
@@ -318,7 +312,7 @@ def test_out_of_range_journal_results_are_rerun_not_used(tmp_path, capsys, lhco_
         if entry["event"] == "done":
             entry["results"] = [[7.0] * len(r) for r in entry["results"]]
     journal.write_text("".join(json.dumps(e) + "\n" for e in lines))
-    code, _, err = qhep(capsys, *run, f"backend.journal={first.parent}", f"results_dir={tmp_path / 'b'}")
+    code, _, err = cli(*run, f"backend.journal={first.parent}", f"results_dir={tmp_path / 'b'}")
     assert code == 0, err
     (second,) = (tmp_path / "b").rglob("result.json")
     a, b = (json.loads(p.read_text()) for p in (first, second))
@@ -329,18 +323,18 @@ def test_out_of_range_journal_results_are_rerun_not_used(tmp_path, capsys, lhco_
 
 # --- concurrency and durability ------------------------------------------------------------------------------------
 
-def test_a_second_process_in_a_run_folder_is_refused_naming_the_holder(tmp_path, capsys, lhco_file):
+def test_a_second_process_in_a_run_folder_is_refused_naming_the_holder(tmp_path, cli, lhco_file):
     from qhep.harness.lock import folder_lock
 
-    folder = _run_folder(tmp_path, capsys, lhco_file)
+    folder = _run_folder(tmp_path, cli, lhco_file)
     with folder_lock(folder):  # another open file description: flock refuses it as it would another process
-        refused(capsys, "resume", folder, names=[folder, f"process {os.getpid()}"])
-    code, _, err = qhep(capsys, "resume", folder)  # released: it goes on
+        refused(cli, "resume", folder, names=[folder, f"process {os.getpid()}"])
+    code, _, err = cli("resume", folder)  # released: it goes on
     assert code == 0, err
 
 
-def test_records_are_group_readable_and_stale_temporaries_cleaned(tmp_path, capsys, lhco_file):
-    assert qhep(capsys, "run", *FAST, f"task.data.path={lhco_file}", f"results_dir={tmp_path}")[0] == 0
+def test_records_are_group_readable_and_stale_temporaries_cleaned(tmp_path, cli, lhco_file):
+    assert cli("run", *FAST, f"task.data.path={lhco_file}", f"results_dir={tmp_path}")[0] == 0
     (folder,) = (tmp_path / "runs").iterdir()
     for name in ("run.json", "result.json"):
         assert stat.S_IMODE((folder / name).stat().st_mode) & 0o044 == 0o044
@@ -353,7 +347,7 @@ def test_records_are_group_readable_and_stale_temporaries_cleaned(tmp_path, caps
 
 
 def test_resumed_run_counts_every_attempts_training_and_the_leaderboard_shows_it_meanwhile(
-        tmp_path, capsys, monkeypatch, lhco_file):
+        tmp_path, cli, monkeypatch, lhco_file):
     import time
 
     from qhep.methods.autoencoder import Autoencoder
@@ -365,26 +359,26 @@ def test_resumed_run_counts_every_attempts_training_and_the_leaderboard_shows_it
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Autoencoder, "fit", interrupted)
-    code, _, err = qhep(capsys, "run", *FAST, f"task.data.path={lhco_file}", f"results_dir={tmp_path}")
+    code, _, err = cli("run", *FAST, f"task.data.path={lhco_file}", f"results_dir={tmp_path}")
     assert code == 130 and "qhep resume" in err
-    code, out, _ = qhep(capsys, "leaderboard", "--results", tmp_path)
+    code, out, _ = cli("leaderboard", "--results", tmp_path)
     assert code == 0 and "unfinished runs: 1" in out and "interrupted while training" in out
     monkeypatch.setattr(Autoencoder, "fit", real)
     (folder,) = (tmp_path / "runs").iterdir()
-    assert qhep(capsys, "resume", folder)[0] == 0
+    assert cli("resume", folder)[0] == 0
     timing = json.loads((folder / "result.json").read_text())["timing"]
     assert timing["train_seconds"] >= 0.3 and timing["train_attempts"] == 2
-    code, out, _ = qhep(capsys, "leaderboard", "--results", tmp_path)
+    code, out, _ = cli("leaderboard", "--results", tmp_path)
     assert "unfinished" not in out and "1 run(s)" in out
 
 
 # --- refusals that used to mislead ---------------------------------------------------------------------------------
 
-def test_too_few_inputs_for_the_trash_qubits_says_what_to_set(tmp_path, capsys, lhco_file):
-    refused(capsys, "run", "method=qae", "task.features=[mjj,mj_min]", f"task.data.path={lhco_file}",
+def test_too_few_inputs_for_the_trash_qubits_says_what_to_set(tmp_path, cli, lhco_file):
+    refused(cli, "run", "method=qae", "task.features=[mjj,mj_min]", f"task.data.path={lhco_file}",
             f"results_dir={tmp_path / 'r'}", names=["method.n_trash=1"])
     assert not (tmp_path / "r").exists()
-    code, _, err = qhep(capsys, "run", "method=qae", "method.n_trash=1", "method.epochs=1", "task.features=[mjj,mj_min]",
+    code, _, err = cli("run", "method=qae", "method.n_trash=1", "method.epochs=1", "task.features=[mjj,mj_min]",
                         "task.region=all", "progress=false", "plots=false", f"task.data.path={lhco_file}",
                         f"results_dir={tmp_path / 'r'}")
     assert code == 0, err
@@ -394,13 +388,13 @@ def test_too_few_inputs_for_the_trash_qubits_says_what_to_set(tmp_path, capsys, 
     (["--task", "nope"], "unknown task 'nope'"), (["--sweep", "nope"], "no records of sweep 'nope'"),
     (["--results", "no/such/folder"], "no such results folder"),
 ])
-def test_leaderboard_refuses_what_it_cannot_show(tmp_path, capsys, monkeypatch, args, words):
+def test_leaderboard_refuses_what_it_cannot_show(tmp_path, cli, monkeypatch, args, words):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "results").mkdir()
-    refused(capsys, "leaderboard", *args, names=[words])
+    refused(cli, "leaderboard", *args, names=[words])
 
 
-def test_list_shows_whole_sentences(capsys):
-    code, out, _ = qhep(capsys, "list")
+def test_list_shows_whole_sentences(cli):
+    code, out, _ = cli("list")
     flat = " ".join(out.replace("│", " ").split())
     assert code == 0 and "the saved account and is never part of the configuration." in flat

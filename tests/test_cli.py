@@ -3,15 +3,9 @@ import json
 
 import pytest
 
-from qhep.cli import main
 
 FAST = ["method.epochs=2", "task.region=all", "progress=false"]
 
-
-def run(capsys, *args):
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def record_of(results):
@@ -20,8 +14,8 @@ def record_of(results):
 
 
 @pytest.mark.parametrize("method", ["qae", "ae"])
-def test_run_writes_a_complete_record(tmp_path, capsys, lhco_file, method):
-    code, out, _ = run(capsys, "run", "task=lhco", f"method={method}", f"task.data.path={lhco_file}",
+def test_run_writes_a_complete_record(tmp_path, lhco_file, method, cli):
+    code, out, _ = cli("run", "task=lhco", f"method={method}", f"task.data.path={lhco_file}",
                        f"results_dir={tmp_path}", *FAST)
     assert code == 0 and "AUC" in out
     record, folder = record_of(tmp_path)
@@ -43,71 +37,71 @@ def test_run_writes_a_complete_record(tmp_path, capsys, lhco_file, method):
     assert (folder / "roc_sic.png").stat().st_size > 1000
 
 
-def test_same_seed_same_numbers(tmp_path, capsys, lhco_file):
+def test_same_seed_same_numbers(tmp_path, lhco_file, cli):
     aucs = []
     for i, seed in enumerate([3, 3, 4]):
-        run(capsys, "run", "method=qae", f"seed={seed}", f"task.data.path={lhco_file}",
+        cli("run", "method=qae", f"seed={seed}", f"task.data.path={lhco_file}",
             f"results_dir={tmp_path / str(i)}", *FAST)
         aucs.append(record_of(tmp_path / str(i))[0]["training_loss"])
     assert aucs[0] == aucs[1] and aucs[0] != aucs[2]
 
 
-def test_bad_data_file_is_one_line_and_nonzero(tmp_path, capsys):
+def test_bad_data_file_is_one_line_and_nonzero(tmp_path, cli):
     bad = tmp_path / "broken.h5"
     bad.write_text("not hdf5")
-    code, out, err = run(capsys, "run", f"task.data.path={bad}", f"results_dir={tmp_path}")
+    code, out, err = cli("run", f"task.data.path={bad}", f"results_dir={tmp_path}")
     assert code == 2 and err.count("\n") == 1 and str(bad) in err and "Traceback" not in err
     assert not list(tmp_path.rglob("result.json"))
 
 
-def test_bad_override_is_one_line(capsys):
-    code, _, err = run(capsys, "run", "method=nope")
+def test_bad_override_is_one_line(cli):
+    code, _, err = cli("run", "method=nope")
     assert code == 2 and err.strip() == "qhep: error: unknown method 'nope'; choose one of: ae, chain, classifier, deepsvdd, flow, gmm, iforest, kde, kmeans, knn, ocsvm, pca, qae, vae"
 
 
-def test_leaderboard_lists_runs(tmp_path, capsys, lhco_file):
+def test_leaderboard_lists_runs(tmp_path, lhco_file, cli):
     for method in ("ae", "qae"):
-        run(capsys, "run", f"method={method}", f"task.data.path={lhco_file}", f"results_dir={tmp_path}", *FAST)
-    code, out, _ = run(capsys, "leaderboard", "--results", str(tmp_path))
+        cli("run", f"method={method}", f"task.data.path={lhco_file}", f"results_dir={tmp_path}", *FAST)
+    code, out, _ = cli("leaderboard", "--results", str(tmp_path))
     assert code == 0 and "2 run(s)" in out and "qae" in out and " ae " in out
 
 
-def test_leaderboard_as_markdown(tmp_path, capsys, lhco_file):
-    run(capsys, "run", "method=ae", f"task.data.path={lhco_file}", f"results_dir={tmp_path}", *FAST)
+def test_leaderboard_as_markdown(tmp_path, lhco_file, cli):
+    cli("run", "method=ae", f"task.data.path={lhco_file}", f"results_dir={tmp_path}", *FAST)
     record, _ = record_of(tmp_path)
-    code, out, _ = run(capsys, "leaderboard", "--results", str(tmp_path), "--markdown")
+    code, out, _ = cli("leaderboard", "--results", str(tmp_path), "--markdown")
     header, rule, row = out.strip().splitlines()
     assert code == 0 and header.startswith("| task | method | protocol |") and rule.startswith("|---|")
     assert f"| {record['metrics']['auc']:.4f} |" in row and row.startswith("| lhco | ae | unsupervised | - | 0 |")
-    code, _, err = run(capsys, "leaderboard", "--results", str(tmp_path), "--grid")
+    code, _, err = cli("leaderboard", "--results", str(tmp_path), "--grid")
     assert code == 2 and "--sweep" in err
 
 
-def test_leaderboard_grid_of_a_sweep(tmp_path, capsys, lhco_file):
-    code, _, err = run(capsys, "sweep", "method=ae,pca", f"task.data.path={lhco_file}", f"results_dir={tmp_path}",
+def test_leaderboard_grid_of_a_sweep(tmp_path, lhco_file, cli):
+    code, _, err = cli("sweep", "method=ae,pca", f"task.data.path={lhco_file}", f"results_dir={tmp_path}",
                        "task.region=all", "progress=false", "plots=false")
     assert code == 0, err
     (sweep,) = (tmp_path / "sweeps").iterdir()
-    code, out, _ = run(capsys, "leaderboard", "--results", str(tmp_path), "--sweep", sweep.name, "--grid")
+    code, out, _ = cli("leaderboard", "--results", str(tmp_path), "--sweep", sweep.name, "--grid")
     lines = out.strip().splitlines()
     assert code == 0 and lines[0] == "| method | lhco |" and [line.split(" |")[0] for line in lines[2:]] == ["| ae", "| pca"]
 
 
-def test_leaderboard_names_a_corrupt_record(tmp_path, capsys):
+def test_leaderboard_names_a_corrupt_record(tmp_path, cli):
     bad = tmp_path / "runs" / "x" / "result.json"
     bad.parent.mkdir(parents=True)
     bad.write_text("{")
-    code, _, err = run(capsys, "leaderboard", "--results", str(tmp_path))
+    code, _, err = cli("leaderboard", "--results", str(tmp_path))
     assert code == 2 and str(bad) in err
 
 
-def test_list_shows_the_registries(capsys):
-    code, out, _ = run(capsys, "list")
+def test_list_shows_the_registries(cli):
+    code, out, _ = cli("list")
     assert code == 0 and all(name in out for name in ("lhco", "qae", "ae", "fast", "default.qubit"))
 
 
-def test_any_pennylane_device_by_name(tmp_path, capsys, lhco_file):
-    code, _, err = run(capsys, "run", "method=qae", "backend=pennylane", "backend.device=default.mixed",
+def test_any_pennylane_device_by_name(tmp_path, lhco_file, cli):
+    code, _, err = cli("run", "method=qae", "backend=pennylane", "backend.device=default.mixed",
                        "method.epochs=1", "method.n_layers=1", f"task.data.path={lhco_file}",
                        f"results_dir={tmp_path}", *FAST[1:])
     assert code == 0, err
@@ -115,7 +109,7 @@ def test_any_pennylane_device_by_name(tmp_path, capsys, lhco_file):
     assert record["backend"] == "pennylane" and record["config"]["backend"]["device"] == "default.mixed"
 
 
-def test_unknown_pennylane_device_is_one_line(tmp_path, capsys, lhco_file):
-    code, _, err = run(capsys, "run", "backend=pennylane", "backend.device=no.such.device",
+def test_unknown_pennylane_device_is_one_line(tmp_path, lhco_file, cli):
+    code, _, err = cli("run", "backend=pennylane", "backend.device=no.such.device",
                        f"task.data.path={lhco_file}", f"results_dir={tmp_path}", *FAST)
     assert code == 2 and "no.such.device" in err and err.count("\n") == 1

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qhep.cli import main
 from qhep.data.darkmachines_info import VALUES_PER_EVENT
 from qhep.data.download import download_task
 from qhep.data.info import summarise
@@ -25,11 +24,6 @@ from qhep.tasks.lhco import cathode_features
 from tests.conftest import lhco_frame
 from tests.test_lhco_raw import raw_events, raw_frame, write_raw
 
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # --- detection from content ---------------------------------------------------------------------------------------
@@ -76,7 +70,7 @@ def test_unrecognised_files_say_what_they_look_like(tmp_path, write, message):
 
 
 # --- info ---------------------------------------------------------------------------------------------------------
-def test_info_summarises_the_features_file(capsys, lhco_file):
+def test_info_summarises_the_features_file(lhco_file, cli):
     frame = lhco_frame()
     summary = summarise(lhco_file)
     assert summary.events == 600 and summary.labels == {"background": 400, "signal": 200}
@@ -86,7 +80,7 @@ def test_info_summarises_the_features_file(capsys, lhco_file):
     assert stats["tau1j1"].mean == pytest.approx(frame["tau1j1"].mean())
     mjj = cathode_features(frame)["mjj"] * 1000
     assert stats["mjj"].minimum == pytest.approx(mjj.min()) and stats["mjj"].mean == pytest.approx(mjj.mean())
-    code, out, err = run(capsys, "data", "info", lhco_file)
+    code, out, err = cli("data", "info", lhco_file)
     assert code == 0 and not err
     for text in ("jet features", "600 (exact, from HDF5 metadata)", "400 (66.67%)", "200 (33.33%)", "mjj"):
         assert text in out
@@ -100,10 +94,10 @@ def test_info_samples_big_files_and_says_so(lhco_file):
     assert summary.labels["signal"] > 0  # the blocks reach the signal at the end of the file
 
 
-def test_info_on_raw_and_extra_qcd_files(capsys, tmp_path):
+def test_info_on_raw_and_extra_qcd_files(tmp_path, cli):
     raw = tmp_path / "raw.h5"
     write_raw(raw_frame(*raw_events(12)), raw)
-    code, out, _ = run(capsys, "data", "info", raw)
+    code, out, _ = cli("data", "info", raw)
     assert code == 0 and "LHC Olympics R&D hadrons" in out and "hadrons per event" in out and "pT j1" in out
     extra = tmp_path / "extra.h5"
     lhco_frame(70, 0).drop(columns="label").to_hdf(extra, key="df", format="fixed")
@@ -126,19 +120,19 @@ def test_info_on_raw_and_extra_qcd_files(capsys, tmp_path):
     ],
     ids=["empty", "text", "comma-csv", "constituents-without-label", "inf", "bad-label"],
 )
-def test_info_bad_file_is_one_line_and_exit_2(tmp_path, capsys, write, message):
+def test_info_bad_file_is_one_line_and_exit_2(tmp_path, write, message, cli):
     path = tmp_path / "bad.h5"
     write(path)
-    code, out, err = run(capsys, "data", "info", path)
+    code, out, err = cli("data", "info", path)
     assert code == 2 and err.count("\n") == 1 and str(path) in err and message in err and "Traceback" not in err
 
 
-def test_info_truncated_and_missing_files(tmp_path, capsys, lhco_file):
+def test_info_truncated_and_missing_files(tmp_path, lhco_file, cli):
     data = lhco_file.read_bytes()
     lhco_file.write_bytes(data[: len(data) // 2])
-    code, _, err = run(capsys, "data", "info", lhco_file)
+    code, _, err = cli("data", "info", lhco_file)
     assert code == 2 and err.count("\n") == 1 and "not a readable pandas HDF5 file" in err
-    code, _, err = run(capsys, "data", "info", tmp_path / "nope.h5")
+    code, _, err = cli("data", "info", tmp_path / "nope.h5")
     assert code == 2 and "nope.h5: file not found" in err
 
 
@@ -163,7 +157,7 @@ def constituent_frame(truth: bool) -> pd.DataFrame:
     return frame
 
 
-def test_info_on_jet_constituent_tables(tmp_path, capsys):
+def test_info_on_jet_constituent_tables(tmp_path, cli):
     top = tmp_path / "events.csv"  # the name says CSV, the content is a constituent table
     write_jets(top, JETS, JET_LABELS, truth=np.ones((3, 4)))
     svj = tmp_path / "qcd_constit.h5"
@@ -180,7 +174,7 @@ def test_info_on_jet_constituent_tables(tmp_path, capsys):
         assert (pt.minimum, pt.mean, pt.maximum) == pytest.approx((300, 1300 / 3, 600))
         assert (eta.minimum, eta.mean, eta.maximum) == pytest.approx((0, np.log(2) / 3, np.log(2)), abs=1e-6)
         assert (n.minimum, n.mean, n.maximum) == (1, 2, 3)
-    code, out, err = run(capsys, "data", "info", top)
+    code, out, err = cli("data", "info", top)
     assert code == 0 and not err
     for text in ("jet constituents (top tagging", "3 (exact, from HDF5 metadata)", "2 (66.67%)", "1 (33.33%)",
                  "N = 3 (E_i PX_i PY_i PZ_i, i = 0..2)", "jet mass [GeV]", "433.3"):
@@ -207,7 +201,7 @@ DM_LINES = [
 
 
 @pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
-def test_info_on_darkmachines_files(tmp_path, capsys, compress):
+def test_info_on_darkmachines_files(tmp_path, compress, cli):
     path = tmp_path / "events.h5"  # the name says HDF5, the content is Dark Machines text
     text = ("\n".join(DM_LINES) + "\n\n").encode()  # a trailing empty line, as some published files have
     path.write_bytes(gzip.compress(text) if compress else text)
@@ -222,7 +216,7 @@ def test_info_on_darkmachines_files(tmp_path, capsys, compress):
     assert stats["jets per event (j, b)"].mean == 1 and stats["leptons per event (e, mu)"].mean == pytest.approx(2 / 3)
     lead = stats["leading-jet pT [GeV] (events with a jet)"]
     assert (lead.minimum, lead.mean, lead.maximum) == pytest.approx((147.558, (147.558 + 400) / 2, 400))
-    code, out, err = run(capsys, "data", "info", path)
+    code, out, err = cli("data", "info", path)
     assert code == 0 and not err
     for text in ("Dark Machines events", "3 (exact, every line counted", "ttbar", "66.67%", "z_jets", "133.3"):
         assert text in out
@@ -253,10 +247,10 @@ def test_darkmachines_info_counts_all_and_samples_blocks_over_the_file(tmp_path)
     ],
     ids=["blank-inside", "short-line", "empty-process", "bad-object-after-the-probe", "negative-met"],
 )
-def test_darkmachines_info_bad_lines_are_one_line_errors(tmp_path, capsys, lines, message):
+def test_darkmachines_info_bad_lines_are_one_line_errors(tmp_path, lines, message, cli):
     path = tmp_path / "bad.csv.gz"
     path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
-    code, _, err = run(capsys, "data", "info", path)
+    code, _, err = cli("data", "info", path)
     assert code == 2 and err.count("\n") == 1 and str(path) in err and message in err
 
 
@@ -386,24 +380,24 @@ def test_record_without_the_file_fails_clearly(tmp_path, zenodo):
         download_task("lhco_raw", tmp_path, base_url=zenodo.url, show_progress=False)
 
 
-def test_cli_download_uses_the_configured_zenodo(tmp_path, capsys, zenodo, monkeypatch):
+def test_cli_download_uses_the_configured_zenodo(tmp_path, zenodo, monkeypatch, cli):
     features, extra = payload(3000, 2), payload(2000, 3)
     zenodo.files["4536377"] = {"events_anomalydetection_v2.features.h5": features, RAW_NAME: payload(10)}
     zenodo.files["5759087"] = {"events_anomalydetection_qcd_extra_inneronly_features.h5": extra}
     monkeypatch.setenv("QHEP_ZENODO_URL", zenodo.url)
-    code, out, _ = run(capsys, "data", "download", "lhco", "--dest", tmp_path / "data")
+    code, out, _ = cli("data", "download", "lhco", "--dest", tmp_path / "data")
     assert code == 0 and out.count("downloaded") == 2 and "md5 verified" in out
     assert (tmp_path / "data" / "events_anomalydetection_v2.features.h5").read_bytes() == features
     assert {p for p, _ in zenodo.file_requests()} == {
         "/api/records/4536377/files/events_anomalydetection_v2.features.h5/content",
         "/api/records/5759087/files/events_anomalydetection_qcd_extra_inneronly_features.h5/content"}
-    code, out, _ = run(capsys, "data", "download", "lhco", "--dest", tmp_path / "data")
+    code, out, _ = cli("data", "download", "lhco", "--dest", tmp_path / "data")
     assert code == 0 and out.count("already present") == 2
 
 
-def test_cli_download_errors_are_one_line(tmp_path, capsys, zenodo, monkeypatch):
-    code, _, err = run(capsys, "data", "download", "nosuchtask")
+def test_cli_download_errors_are_one_line(tmp_path, zenodo, monkeypatch, cli):
+    code, _, err = cli("data", "download", "nosuchtask")
     assert code == 2 and err.count("\n") == 1 and "unknown task 'nosuchtask'" in err
     monkeypatch.setenv("QHEP_ZENODO_URL", zenodo.url)  # serves no records: 404
-    code, _, err = run(capsys, "data", "download", "top", "--dest", tmp_path)
+    code, _, err = cli("data", "download", "top", "--dest", tmp_path)
     assert code == 2 and err.count("\n") == 1 and "cannot read Zenodo record 2603256 metadata" in err

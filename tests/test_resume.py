@@ -5,7 +5,6 @@ import shutil
 
 import pytest
 
-from qhep.cli import main
 from qhep.quantum.qiskit_engine import QiskitEngine
 
 # Trained and scored on Aer with 200 shots: every step is a job (parameter shift), sampled with a seed taken from
@@ -14,11 +13,6 @@ RUN = ["run", "task=lhco", "method=qae", "backend=aer", "backend.shots=200", "pr
        "method.n_layers=1", "method.epochs=1", "method.batch_size=30", "task.region=all", "progress=false",
        "plots=false"]
 
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def journal(folder):
@@ -51,15 +45,15 @@ def interrupt_at_submission(monkeypatch):
     return arm
 
 
-def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, capsys, lhco_file, interrupt_at_submission):
+def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, lhco_file, interrupt_at_submission, cli):
     data = f"task.data.path={lhco_file}"
-    code, _, err = run(capsys, *RUN, data, f"results_dir={tmp_path / 'whole'}")
+    code, _, err = cli(*RUN, data, f"results_dir={tmp_path / 'whole'}")
     assert code == 0, err
     (whole,) = (tmp_path / "whole").rglob("result.json")
     whole = json.loads(whole.read_text())
 
     interrupt_at_submission(2)  # the first training step has finished, the second is in flight
-    code, _, err = run(capsys, *RUN, data, f"results_dir={tmp_path / 'cut'}")
+    code, _, err = cli(*RUN, data, f"results_dir={tmp_path / 'cut'}")
     (folder,) = (tmp_path / "cut" / "runs").iterdir()
     assert code == 130 and err.strip().splitlines()[-1] == f"qhep: interrupted; resume with: qhep resume {folder}"
     assert not (folder / "result.json").exists()
@@ -68,7 +62,7 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, capsys, l
     assert overrides == [*RUN[1:], data, f"results_dir={tmp_path / 'cut'}"]
 
     interrupt_at_submission(None)
-    code, out, err = run(capsys, "resume", folder)
+    code, out, err = cli("resume", folder)
     assert code == 0, err
     resumed = json.loads((folder / "result.json").read_text())
     lines = journal(folder)
@@ -82,7 +76,7 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, capsys, l
     for key in ("training_loss", "metrics", "roc", "cutflow"):
         assert resumed[key] == whole[key], key
 
-    code, out, _ = run(capsys, "resume", folder)  # finished: says so, changes nothing
+    code, out, _ = cli("resume", folder)  # finished: says so, changes nothing
     assert code == 0 and "complete" in out
 
     tampered = tmp_path / "tampered"  # qhep's defaults changed since: the run cannot be continued as it was
@@ -91,17 +85,17 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, capsys, l
     state = json.loads((tampered / "run.json").read_text())
     state["config"]["min_background"] = 7
     (tampered / "run.json").write_text(json.dumps(state))
-    code, _, err = run(capsys, "resume", tampered)
+    code, _, err = cli("resume", tampered)
     assert code == 2 and "min_background" in err and err.count("\n") == 1
 
 
-def test_resume_refuses_what_is_not_a_run(tmp_path, capsys):
-    code, _, err = run(capsys, "resume", tmp_path / "missing")
+def test_resume_refuses_what_is_not_a_run(tmp_path, cli):
+    code, _, err = cli("resume", tmp_path / "missing")
     assert code == 2 and err.strip() == f"qhep: error: {tmp_path / 'missing'}: no such folder"
-    code, _, err = run(capsys, "resume", tmp_path)
+    code, _, err = cli("resume", tmp_path)
     assert code == 2 and "not a qhep run or sweep folder" in err and err.count("\n") == 1
     (tmp_path / "run.json").write_text("{}")
-    code, _, err = run(capsys, "resume", tmp_path)
+    code, _, err = cli("resume", tmp_path)
     assert code == 2 and "not a qhep run file" in err and err.count("\n") == 1
 
 

@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from qhep.cli import main
 from qhep.errors import QhepError
 from qhep.harness import sweep as sweep_module
 from qhep.harness.sweep import _trainers, parse_axes, plan
@@ -14,11 +13,6 @@ from qhep.methods.qae import QuantumAutoencoder
 TINY = ["task=lhco", "method=qae", "method.n_layers=2", "method.epochs=1", "task.region=all", "progress=false"]
 NOISY = ["backend=aer", "backend.noise=fake:FakeManilaV2", "method.train_backend=fast"]
 
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -68,8 +62,8 @@ def test_points_share_a_training_only_when_it_cannot_differ():
     assert [p.values for p in points][1] == {"backend.shots": 100, "backend.noise_scale": 0.5}
 
 
-def test_sweep_trains_once_and_scores_every_point(tmp_path, capsys, lhco_file, fits):
-    code, out, err = run(capsys, "sweep", *TINY, *NOISY, "backend.shots=200,null", "backend.noise_scale=0,10",
+def test_sweep_trains_once_and_scores_every_point(tmp_path, lhco_file, fits, cli):
+    code, out, err = cli("sweep", *TINY, *NOISY, "backend.shots=200,null", "backend.noise_scale=0,10",
                          f"task.data.path={lhco_file}", f"results_dir={tmp_path}")
     assert code == 0, err
     assert len(fits) == 1
@@ -93,7 +87,7 @@ def test_sweep_trains_once_and_scores_every_point(tmp_path, capsys, lhco_file, f
     assert len({json.dumps(r["training_loss"]) for r in records.values()}) == 1
 
     # Noiseless and exact: the fast engine's numbers for the same trained model
-    code, _, err = run(capsys, "run", *TINY, "backend=fast", f"task.data.path={lhco_file}",
+    code, _, err = cli("run", *TINY, "backend=fast", f"task.data.path={lhco_file}",
                        f"results_dir={tmp_path / 'fast'}")
     (fast,) = records_of(tmp_path / "fast").values()
     assert code == 0 and fast["training_loss"] == by_point[None, 0.0]["training_loss"]
@@ -107,15 +101,15 @@ def test_sweep_trains_once_and_scores_every_point(tmp_path, capsys, lhco_file, f
     lines = [line for line in out.splitlines() if " qae " in line]
     assert len(lines) == 4 and [("200" in x, "exact" in x) for x in lines] == [(True, False)] * 2 + [(False, True)] * 2
     assert "FakeManilaV2×0 " in lines[0] and "FakeManilaV2×10" in lines[1]
-    code, board, _ = run(capsys, "leaderboard", "--results", tmp_path, "--sweep", state["id"])
+    code, board, _ = cli("leaderboard", "--results", tmp_path, "--sweep", state["id"])
     assert code == 0 and [line for line in board.splitlines() if " qae " in line] == lines
-    code, board, _ = run(capsys, "leaderboard", "--results", tmp_path)
+    code, board, _ = cli("leaderboard", "--results", tmp_path)
     assert code == 0 and "5 run(s)" in board  # the sweep's points are runs like any other
-    code, _, err = run(capsys, "leaderboard", "--results", tmp_path, "--sweep", "nope")
+    code, _, err = cli("leaderboard", "--results", tmp_path, "--sweep", "nope")
     assert code == 2 and "no records of sweep 'nope'" in err
 
 
-def test_interrupted_sweep_resumes_its_unfinished_points(tmp_path, capsys, lhco_file, fits, monkeypatch):
+def test_interrupted_sweep_resumes_its_unfinished_points(tmp_path, lhco_file, fits, monkeypatch, cli):
     finish, finished = sweep_module.finish, []
 
     def interrupt_after_first(*args, **kwargs):
@@ -127,18 +121,18 @@ def test_interrupted_sweep_resumes_its_unfinished_points(tmp_path, capsys, lhco_
     monkeypatch.setattr(sweep_module, "finish", interrupt_after_first)
     args = ["sweep", *TINY, *NOISY, "backend.shots=200", "backend.noise_scale=0,1,2", f"task.data.path={lhco_file}",
             f"results_dir={tmp_path}", "plots=false"]
-    code, _, err = run(capsys, *args)
+    code, _, err = cli(*args)
     (sweep_dir,) = (tmp_path / "sweeps").iterdir()
     assert code == 130 and err.strip().splitlines()[-1] == f"qhep: interrupted; resume with: qhep resume {sweep_dir}"
     (first,) = records_of(sweep_dir).values()
     state = json.loads((sweep_dir / "sweep.json").read_text())
     assert [p["status"] for p in state["points"]] == ["done", "pending", "pending"]
     point_folder = sweep_dir / state["points"][1]["run_dir"]
-    code, _, err = run(capsys, "resume", point_folder)  # a point alone would retrain: the sweep resumes as a whole
+    code, _, err = cli("resume", point_folder)  # a point alone would retrain: the sweep resumes as a whole
     assert code == 2 and f"qhep resume {sweep_dir}" in err
 
     monkeypatch.setattr(sweep_module, "finish", finish)
-    code, out, err = run(capsys, "resume", sweep_dir)
+    code, out, err = cli("resume", sweep_dir)
     assert code == 0, err
     records = records_of(sweep_dir)
     # not trained again: the trainer's saved model is restored for the unfinished points
@@ -148,18 +142,18 @@ def test_interrupted_sweep_resumes_its_unfinished_points(tmp_path, capsys, lhco_
     assert resumed["resumed"] and resumed["training_loss"] == first["training_loss"]
     state = json.loads((sweep_dir / "sweep.json").read_text())
     assert [p["status"] for p in state["points"]] == ["done"] * 3 and all(p["metrics"]["auc"] for p in state["points"])
-    code, out, _ = run(capsys, "resume", sweep_dir)  # nothing left: the table again, nothing trained
+    code, out, _ = cli("resume", sweep_dir)  # nothing left: the table again, nothing trained
     assert code == 0 and len(fits) == 1 and "3 point(s)" in out
 
 
-def test_bad_sweep_points_stop_before_anything_runs(tmp_path, capsys):
+def test_bad_sweep_points_stop_before_anything_runs(tmp_path, cli):
     for args, message in ((["task=lhco"], "needs at least one axis: give a setting several comma-separated values"),
                           (["backend=aer", "backend.noise_scale=1,-1", "backend.noise=fake:FakeManilaV2"],
                            "backend.noise_scale: must be >= 0"),
                           (["backend=aer", "backend.shots=100,many"], "invalid value 'many' for backend.shots"),
                           (["backend=aer", "backend.shots=1,2", "dry_run=true"], "dry_run=true is for qhep run"),
                           (["backend=aer", "backend.shots=1,2", "backend.journal=x"], "backend.journal")):
-        code, _, err = run(capsys, "sweep", *args, f"results_dir={tmp_path}")
+        code, _, err = cli("sweep", *args, f"results_dir={tmp_path}")
         assert code == 2 and err.count("\n") == 1 and message in err, err
     assert not any(tmp_path.iterdir())
 
