@@ -3,7 +3,6 @@ import json
 
 import pytest
 
-
 FAST = ["method.epochs=2", "task.region=all", "progress=false"]
 
 

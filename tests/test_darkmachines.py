@@ -10,12 +10,30 @@ import pytest
 from qhep.cli import main
 from qhep.errors import DataError
 from qhep.formats.darkmachines import (
-    ANTIMUON, BJET, ELECTRON, JET, MUON, PHOTON, POSITRON, format_line, iter_events, read_events,
+    ANTIMUON,
+    BJET,
+    ELECTRON,
+    JET,
+    MUON,
+    PHOTON,
+    POSITRON,
+    format_line,
+    iter_events,
+    read_events,
 )
 from qhep.generation.darkmachines import (
-    CALO_ETA, LUMINOSITY_FB, MB_TO_FB, SIGNAL_GLUINO, SIGNAL_MONOJET, generate_darkmachines,
+    CALO_ETA,
+    LUMINOSITY_FB,
+    MB_TO_FB,
+    SIGNAL_GLUINO,
+    SIGNAL_MONOJET,
+    generate_darkmachines,
 )
-from qhep.harness.darkmachines_metrics import significance_improvement, summarize, total_improvement
+from qhep.harness.darkmachines_metrics import (
+    significance_improvement,
+    summarize,
+    total_improvement,
+)
 from qhep.tasks import TASKS, load_card
 from qhep.tasks.base import embedded_sample
 from qhep.tasks.darkmachines import CHANNELS, high_level_features, in_channel

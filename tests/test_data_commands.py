@@ -25,7 +25,6 @@ from tests.conftest import lhco_frame
 from tests.test_lhco_raw import raw_events, raw_frame, write_raw
 
 
-
 # --- detection from content ---------------------------------------------------------------------------------------
 def test_detects_lhco_layouts_from_content_not_names(tmp_path, lhco_file):
     assert detect(lhco_file).name == "lhco-features"

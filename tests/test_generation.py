@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from qhep.formats.lhco import read_features
-from qhep.generation.jets import nsubjettiness
 from qhep.generation.lhco import ETA_MAX, LEAD_PT_MIN, generate_lhco
+from qhep.physics.jets import nsubjettiness
 
 
 def sha(path):

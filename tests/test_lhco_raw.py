@@ -7,7 +7,13 @@ import tables
 from qhep.errors import DataError
 from qhep.formats import lhco
 from qhep.formats.lhco_raw import (
-    COLUMNS, count_events, describe, four_momenta, iter_raw, jet_features, read_raw,
+    COLUMNS,
+    count_events,
+    describe,
+    four_momenta,
+    iter_raw,
+    jet_features,
+    read_raw,
 )
 
 N_EVENTS = 40

@@ -4,7 +4,10 @@ import pytest
 import torch
 from qiskit.quantum_info import average_gate_fidelity
 from qiskit_aer.noise import NoiseModel, ReadoutError, thermal_relaxation_error
-from qiskit_aer.noise.device import basic_device_gate_errors, basic_device_readout_errors
+from qiskit_aer.noise.device import (
+    basic_device_gate_errors,
+    basic_device_readout_errors,
+)
 
 from qhep.cli import main
 from qhep.errors import QhepError

@@ -13,8 +13,8 @@ from qhep.errors import DataError
 from qhep.formats.constituents import inspect_table, iter_jets, read_jets
 from qhep.generation import svj, top
 from qhep.generation.constituent_rows import delta_r, final_state
-from qhep.generation.jets import invariant_mass
 from qhep.generation.pythia import make_pythia
+from qhep.physics.jets import invariant_mass
 from qhep.tasks.base import embedded_sample
 from qhep.tasks.constituent_task import constituent_view, jet_features
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from qhep.formats.constituents import FIELDS, LABEL, TRUTH, inspect_table, read_jets
-from qhep.formats.detect import (
-    JET_CONSTITUENTS,
+from qhep.formats.detect import JET_CONSTITUENTS
+from qhep.formats.summary import (
     SAMPLE_VALUES,
     Accumulator,
     FeatureGroup,

@@ -16,8 +16,9 @@ from qhep.errors import DataError
 from qhep.formats.compression import NAMES as COMPRESSION_NAMES
 from qhep.formats.compression import UTF8_BOM, compression_of, decompressed
 from qhep.formats.darkmachines import check_line, parse_lines
-from qhep.formats.detect import (
-    DARKMACHINES_CSV,
+from qhep.formats.detect import DARKMACHINES_CSV
+from qhep.formats.files import check_file
+from qhep.formats.summary import (
     SAMPLE_BLOCKS,
     SAMPLE_VALUES,
     Accumulator,
@@ -26,7 +27,6 @@ from qhep.formats.detect import (
     Tally,
     sample_note,
 )
-from qhep.formats.files import check_file
 
 READ_BYTES = 1 << 22
 VALUES_PER_EVENT = 50  # numbers on a typical line (5 + 5 per object), to turn the value budget into events

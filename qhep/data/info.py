@@ -7,7 +7,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from qhep.formats.detect import SAMPLE_VALUES, Format, Summary, detect, detect_tables
+from qhep.formats.detect import Format, detect, detect_tables
+from qhep.formats.summary import SAMPLE_VALUES, Summary
 
 
 def summarise(path: str | Path, sample_values: int = SAMPLE_VALUES) -> Summary:

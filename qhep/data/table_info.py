@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qhep.formats.detect import (
+from qhep.formats.hdf import pandas_table, read_rows
+from qhep.formats.summary import (
     SAMPLE_VALUES,
     Accumulator,
     FeatureGroup,
@@ -14,7 +15,6 @@ from qhep.formats.detect import (
     sample_note,
     sample_ranges,
 )
-from qhep.formats.hdf import pandas_table, read_rows
 
 SHOWN_COLUMNS = 12
 

@@ -40,7 +40,7 @@ _CONSTITUENT = re.compile(r"^(E|PX|PY|PZ)_(\d+)$")
 class JetBatch:
     """Jets read from rows [start, start + len) of a constituent table."""
 
-    constituents: np.ndarray  # (n_jets, n_const, 4): px, py, pz, E [GeV], as qhep.generation.jets expects
+    constituents: np.ndarray  # (n_jets, n_const, 4): px, py, pz, E [GeV], as qhep.physics.jets expects
     mask: np.ndarray  # (n_jets, n_const) bool: True for real constituents (E > 0)
     labels: np.ndarray  # (n_jets,) int: 1 = signal
     truth: np.ndarray | None  # (n_jets, 4) px, py, pz, E of the truth object (top tagging), None if absent

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from qhep.errors import DataError
 from qhep.formats.compression import NAMES as COMPRESSION_NAMES
@@ -30,90 +29,21 @@ from qhep.formats.hdf import (
     read_rows,
     table_columns,
 )
+from qhep.formats.summary import (
+    LHCO_RAW_TITLE,
+    SAMPLE_VALUES,
+    Accumulator,
+    FeatureGroup,
+    Summary,
+    dijet_mass,
+    finite_values,
+    label_counts,
+    sample_note,
+    sample_ranges,
+)
 
 HEAD_BYTES = 1 << 16
 TEXT_LINES = 20
-SAMPLE_VALUES = 20_000_000  # ~160 MB of float64: the whole LHCO features file, ~9,500 raw events
-SAMPLE_BLOCKS = 8  # a sample is this many blocks spread over the file: files are often sorted by label
-
-
-# --- what a describer returns -------------------------------------------------------------------------------
-@dataclass
-class FeatureStats:
-    name: str
-    minimum: float
-    mean: float
-    maximum: float
-
-
-@dataclass
-class FeatureGroup:
-    note: str  # what was summarised, over which events
-    stats: list[FeatureStats]
-
-
-@dataclass
-class Tally:
-    note: str  # what was counted, over which events
-    category: str  # what the keys of `counts` are, e.g. "process ID"
-    counts: dict[str, int]  # category -> events, in the order to show
-
-
-@dataclass
-class Summary:
-    path: str
-    format: str
-    events: int
-    events_note: str  # how `events` was obtained, e.g. "exact, from HDF5 metadata"
-    labels: dict[str, int] | None  # {"background": n, "signal": n}; None for unlabelled files
-    labels_note: str
-    groups: list[FeatureGroup] = field(default_factory=list)
-    details: list[tuple[str, str]] = field(default_factory=list)  # further (what, value) facts about the layout
-    tallies: list[Tally] = field(default_factory=list)  # events per category, e.g. per process ID
-    further_tables: list[Summary] = field(default_factory=list)  # the file's other tables, one summary each
-
-
-class Accumulator:
-    """Per-feature min / mean / max over chunks, so big samples never sit in memory at once."""
-
-    def __init__(self, names: list[str]):
-        self.names = list(names)
-        self.count = np.zeros(len(names), dtype=np.int64)
-        self.total = np.zeros(len(names))
-        self.low = np.full(len(names), np.inf)
-        self.high = np.full(len(names), -np.inf)
-
-    def add(self, column: int, values: np.ndarray) -> None:
-        values = np.asarray(values, dtype=np.float64).ravel()
-        if values.size:
-            self.count[column] += values.size
-            self.total[column] += values.sum()
-            self.low[column] = min(self.low[column], values.min())
-            self.high[column] = max(self.high[column], values.max())
-
-    def add_rows(self, rows: np.ndarray) -> None:
-        for column in range(len(self.names)):
-            self.add(column, rows[:, column])
-
-    def stats(self) -> list[FeatureStats]:
-        return [FeatureStats(name, *(float(v) for v in (lo, tot / n, hi)) if n else (np.nan,) * 3)
-                for name, n, tot, lo, hi in zip(self.names, self.count, self.total, self.low, self.high)]
-
-
-def sample_ranges(n_events: int, n_sample: int, n_blocks: int = SAMPLE_BLOCKS) -> list[tuple[int, int]]:
-    """Row ranges covering the whole file if it is small, else `n_blocks` blocks spread evenly over it."""
-    if n_events <= n_sample:
-        return [(0, n_events)] if n_events else []
-    size = max(n_sample // n_blocks, 1)
-    starts = np.linspace(0, n_events - size, n_blocks).astype(int)
-    return [(int(s), int(s) + size) for s in starts]
-
-
-def sample_note(ranges: list[tuple[int, int]], n_events: int) -> str:
-    n = sum(stop - start for start, stop in ranges)
-    if n == n_events:
-        return f"all {n_events:,} events"
-    return f"sample of {n:,} of {n_events:,} events ({len(ranges)} blocks spread over the file)"
 
 
 # --- content probe --------------------------------------------------------------------------------------------
@@ -205,26 +135,6 @@ def _as_text(data: bytes) -> str | None:
         return data[: exc.start].decode("utf-8") if exc.start >= len(data) - 3 else None
 
 
-# --- checks shared by the describers and readers --------------------------------------------------------------
-def finite_values(frame: pd.DataFrame, columns: list[str], path: str | Path, first_row: int) -> np.ndarray:
-    """The named columns as float64; non-finite values fail naming the column and the file row."""
-    values = frame[columns].to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise DataError(path, f"non-finite value in column {columns[col]} at row {first_row + row}")
-    return values
-
-
-def label_counts(labels: np.ndarray, path: str | Path, first_row: int, column: str) -> dict[str, int]:
-    bad = ~np.isin(labels, (0.0, 1.0))
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DataError(path, f"column {column} holds {float(labels[row]):g} at row {first_row + row}; "
-                              "labels must be 0 (background) or 1 (signal)")
-    return {"background": int((labels == 0).sum()), "signal": int((labels == 1).sum())}
-
-
 # --- LHC Olympics features files -------------------------------------------------------------------------------
 def _lhco_columns() -> tuple[list[str], list[str]]:
     from qhep.formats.lhco import COLUMNS
@@ -249,13 +159,6 @@ def is_lhco_qcd_extra(probe: Probe) -> bool:
     # so a table with the jet columns and no label column is read as background only.
     key = probe.table_with(_lhco_columns()[0])
     return key is not None and "label" not in probe.pandas_tables[key]
-
-
-def dijet_mass(values: np.ndarray) -> np.ndarray:
-    """mjj [GeV] from rows of the 14 LHCO jet columns (px, py, pz, m, tau1..3 per jet)."""
-    p1, m1, p2, m2 = values[:, 0:3], values[:, 3], values[:, 7:10], values[:, 10]
-    energy = np.sqrt((p1**2).sum(1) + m1**2) + np.sqrt((p2**2).sum(1) + m2**2)
-    return np.sqrt(np.maximum(energy**2 - ((p1 + p2) ** 2).sum(1), 0.0))
 
 
 def describe_lhco_features(path: str | Path, sample_values: int = SAMPLE_VALUES, labelled: bool = True,
@@ -311,7 +214,7 @@ def _is_lhco_raw(probe: Probe) -> bool:
     return probe.table_with(COLUMNS) is not None
 
 
-LHCO_RAW = Format("lhco-raw", "LHC Olympics R&D hadrons (events_anomalydetection_v2.h5 layout)", _is_lhco_raw,
+LHCO_RAW = Format("lhco-raw", LHCO_RAW_TITLE, _is_lhco_raw,
                   "qhep.formats.lhco_raw:describe")
 LHCO_FEATURES = Format("lhco-features", "LHC Olympics R&D jet features (events_anomalydetection_v2.features.h5 "
                        "layout)", is_lhco_features, "qhep.formats.detect:describe_lhco_features")

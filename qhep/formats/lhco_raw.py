@@ -8,9 +8,6 @@ Clustering the hadrons (massless, anti-kT R = 1.0) gives the same 15-column view
 """
 from __future__ import annotations
 
-import ctypes
-import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from qhep.errors import DataError
-from qhep.formats.detect import (
-    LHCO_RAW,
+from qhep.formats.hdf import non_negative, pandas_table, read_rows
+from qhep.formats.summary import (
+    LHCO_RAW_TITLE,
     SAMPLE_VALUES,
     Accumulator,
     FeatureGroup,
@@ -31,7 +29,6 @@ from qhep.formats.detect import (
     sample_note,
     sample_ranges,
 )
-from qhep.formats.hdf import non_negative, pandas_table, read_rows
 
 N_HADRONS = 700
 HADRON_FIELDS = ("pt", "eta", "phi")
@@ -114,39 +111,13 @@ def four_momenta(hadrons: np.ndarray) -> np.ndarray:
 
 def event_jets(hadrons: np.ndarray, radius: float = JET_RADIUS, ptmin: float = 20.0) -> list:
     """anti-kT jets of one event's (700, 3) hadrons, leading first: [(jet (px, py, pz, E), constituents (M, 4))]."""
-    from qhep.generation.jets import cluster_jets
+    from qhep.physics.jets import cluster_jets, quiet_fastjet
 
     real = hadrons[hadrons[:, 0] > 0]  # zero-momentum padding has no direction and must not enter clustering
     if len(real) == 0:
         return []
-    _mute_fastjet_banner()
+    quiet_fastjet()
     return cluster_jets(four_momenta(real), radius, ptmin)
-
-
-_banner_done = False
-
-
-def _mute_fastjet_banner() -> None:
-    """FastJet prints its banner to C stdout at the first clustering; run that one with stdout muted so that
-    `qhep data info` prints only its table (generation workers mute stdout altogether instead)."""
-    global _banner_done
-    if _banner_done:
-        return
-    import fastjet
-
-    sys.stdout.flush()
-    libc = ctypes.CDLL(None)
-    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        fastjet.ClusterSequence([fastjet.PseudoJet(1.0, 0.0, 0.0, 1.0)],
-                                fastjet.JetDefinition(fastjet.antikt_algorithm, JET_RADIUS))
-        libc.fflush(None)  # the banner may sit in C stdio's buffer when stdout is not a terminal
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-    _banner_done = True
 
 
 def jet_features(events: RawEvents, radius: float = JET_RADIUS) -> pd.DataFrame:
@@ -155,7 +126,7 @@ def jet_features(events: RawEvents, radius: float = JET_RADIUS) -> pd.DataFrame:
     A missing second jet gives zeros, as in qhep's generated LHCO sample.
     """
     from qhep.formats.lhco import COLUMNS as FEATURE_COLUMNS
-    from qhep.generation.jets import invariant_mass, nsubjettiness
+    from qhep.physics.jets import invariant_mass, nsubjettiness
 
     rows = np.zeros((len(events), len(FEATURE_COLUMNS)))
     for i, hadrons in enumerate(events.hadrons):
@@ -198,6 +169,6 @@ def describe(path: str | Path, sample_values: int = SAMPLE_VALUES, jet_events: i
     note = sample_note(ranges, n_events)
     hadron_note = f"hadrons (pT > 0 slots), {note}" + (f"; {empty} event(s) without hadrons" if empty else "")
     jet_note = f"leading anti-kT R = {JET_RADIUS} jets from the hadrons, {clustered:,} events of the sample"
-    return Summary(str(path), LHCO_RAW.title, n_events, "exact, from HDF5 metadata", labels,
+    return Summary(str(path), LHCO_RAW_TITLE, n_events, "exact, from HDF5 metadata", labels,
                    f"from column {LABEL_COLUMN}, {note}",
                    [FeatureGroup(hadron_note, hadron_stats.stats()), FeatureGroup(jet_note, jet_stats.stats())])

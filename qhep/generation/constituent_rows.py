@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qhep.generation.jets import cluster_jets
+from qhep.physics.jets import cluster_jets
 
 
 def final_state(event) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,6 @@ import hashlib
 import os
 from pathlib import Path
 
-import fastjet
 import numpy as np
 
 from qhep.formats.darkmachines import (
@@ -47,6 +46,7 @@ from qhep.generation.chunks import (
     install_output,
     parts_dir_of,
 )
+from qhep.physics.jets import antikt_momenta
 from qhep.tasks.darkmachines import CHANNELS, in_channel
 
 LUMINOSITY_FB = 10.0  # the challenge's dataset corresponds to 10 fb^-1
@@ -131,14 +131,6 @@ def _pt_eta_phi(p4: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return pt, eta, np.arctan2(p4[:, 1], p4[:, 0])
 
 
-def _antikt(p4: np.ndarray, radius: float, ptmin: float) -> np.ndarray:
-    """(J, 4) px, py, pz, E of the anti-kT jets above ptmin, by decreasing pT (no constituents: faster)."""
-    particles = [fastjet.PseudoJet(*row) for row in p4.tolist()]
-    sequence = fastjet.ClusterSequence(particles, fastjet.JetDefinition(fastjet.antikt_algorithm, radius))
-    jets = [(j.px(), j.py(), j.pz(), j.e()) for j in fastjet.sorted_by_pt(sequence.inclusive_jets(ptmin))]
-    return np.array(jets, dtype=np.float64).reshape(-1, 4)
-
-
 def event_row(event) -> np.ndarray | None:
     """MET, METphi, object count and up to MAX_OBJECTS (type, E, pT, eta, phi) for an event in any channel."""
     final, hadrons = [], []
@@ -176,7 +168,7 @@ def event_row(event) -> np.ndarray | None:
     hadrons = np.array(hadrons, dtype=np.float64).reshape(-1, 5)
     h_pt, h_eta, h_phi = _pt_eta_phi(hadrons[:, 1:5])
     hadrons, h_eta, h_phi = hadrons[h_pt > HADRON_PT], h_eta[h_pt > HADRON_PT], h_phi[h_pt > HADRON_PT]
-    jets_p4 = _antikt(p4[inputs], JET_R, ptmin=JET_PT * 0.75)  # below 20 GeV: smearing may lift a jet over it
+    jets_p4 = antikt_momenta(p4[inputs], JET_R, ptmin=JET_PT * 0.75)  # below 20 GeV: smearing may lift a jet over it
     for jet_p4, j_pt, j_eta, j_phi in zip(jets_p4, *_pt_eta_phi(jets_p4)):
         sigma = np.hypot(SMEAR_STOCHASTIC / np.sqrt(j_pt), SMEAR_CONSTANT)
         scale = max(0.0, 1.0 + sigma * rng.standard_normal())

@@ -20,7 +20,7 @@ from qhep.generation.chunks import (
     install_output,
     parts_dir_of,
 )
-from qhep.generation.jets import cluster_jets, invariant_mass, nsubjettiness
+from qhep.physics.jets import cluster_jets, invariant_mass, nsubjettiness
 
 JET_RADIUS = 1.0
 LEAD_PT_MIN = 1200.0

@@ -7,16 +7,12 @@ in (pT fraction, d-eta, d-phi), centred and rotated as in particle-cloud taggers
 """
 from __future__ import annotations
 
-import os
-import sys
-from functools import cache
 from pathlib import Path
 
-import fastjet
 import numpy as np
 
 from qhep.formats.constituents import iter_jets
-from qhep.generation.jets import invariant_mass, nsubjettiness
+from qhep.physics.jets import invariant_mass, nsubjettiness, quiet_fastjet
 from qhep.tasks.base import Task, TaskEvents, embedded_sample, sha256_of
 
 FEATURES = ("mass", "pt", "tau21", "tau32", "n_constituents")
@@ -25,24 +21,9 @@ VIEW_FIELDS = ("pt_fraction", "deta", "dphi")
 TAU_R0 = 0.8
 
 
-@cache
-def _absorb_fastjet_banner() -> None:
-    """FastJet prints a banner to C-level stdout at its first clustering: let that happen into /dev/null, once."""
-    sys.stdout.flush()
-    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    try:
-        fastjet.ClusterSequence([fastjet.PseudoJet(1.0, 0.0, 0.0, 1.0)],
-                                fastjet.JetDefinition(fastjet.kt_algorithm, 1.0))
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-
-
 def jet_features(constituents: np.ndarray, mask: np.ndarray, radius: float = TAU_R0) -> dict[str, np.ndarray]:
     """mass and pT [GeV], tau21, tau32 and multiplicity per jet, from (n, N, 4) px py pz E and the mask."""
-    _absorb_fastjet_banner()
+    quiet_fastjet()
     total = (constituents * mask[..., None]).sum(axis=1)
     taus = np.array([nsubjettiness(c[m], 3, radius) for c, m in zip(constituents, mask)]).reshape(-1, 3)
     return {

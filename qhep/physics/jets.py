@@ -1,8 +1,39 @@
-"""Jet clustering and N-subjettiness on numpy four-momenta, through FastJet."""
+"""Jet clustering and N-subjettiness on numpy four-momenta, through FastJet: one place for the sample generators,
+the raw-file readers and the tasks."""
 from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from functools import cache
 
 import fastjet
 import numpy as np
+
+
+@cache
+def quiet_fastjet() -> None:
+    """FastJet prints its banner to C stdout at the first clustering: run that one with stdout muted, once, so that
+    commands print only their own output (generation workers mute stdout altogether)."""
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        fastjet.ClusterSequence([fastjet.PseudoJet(1.0, 0.0, 0.0, 1.0)],
+                                fastjet.JetDefinition(fastjet.antikt_algorithm, 1.0))
+        ctypes.CDLL(None).fflush(None)  # the banner may sit in C stdio's buffer when stdout is not a terminal
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+def antikt_momenta(p4: np.ndarray, radius: float, ptmin: float) -> np.ndarray:
+    """(J, 4) px, py, pz, E of the anti-kT jets above ptmin, by decreasing pT (no constituents: faster)."""
+    particles = [fastjet.PseudoJet(*row) for row in p4.tolist()]
+    sequence = fastjet.ClusterSequence(particles, fastjet.JetDefinition(fastjet.antikt_algorithm, radius))
+    jets = [(j.px(), j.py(), j.pz(), j.e()) for j in fastjet.sorted_by_pt(sequence.inclusive_jets(ptmin))]
+    return np.array(jets, dtype=np.float64).reshape(-1, 4)
 
 
 def _pseudojets(p4: np.ndarray) -> list:

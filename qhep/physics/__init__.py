@@ -1,0 +1,1 @@
+"""Collider physics that generation, file formats and tasks share: jet clustering and substructure."""
