@@ -16,3 +16,6 @@ def test_wheel_contains_task_cards_and_sample(tmp_path):
         assert f"qhep/task_cards/{card.name}" in names
     assert "qhep/samples/lhco.h5" in names
     assert not any(name.startswith("tasks/") for name in names)
+    # pyproject lists the packages by name: a new subpackage left out would install broken
+    for package in (ROOT / "qhep").rglob("__init__.py"):
+        assert package.relative_to(ROOT).as_posix() in names
