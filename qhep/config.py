@@ -76,7 +76,9 @@ def compose_run(overrides: list[str]) -> DictConfig:
     Every value is checked against its declaration before this returns, so nothing downstream (a folder, a
     loaded file, a job) happens for a configuration that is not valid."""
     _register()
-    overrides = [_stage_choice(item) for item in overrides]
+    chosen = next((o.partition("=")[2] for o in reversed(overrides) if o.partition("=")[0] == "method"),
+                  DEFAULTS["method"])
+    overrides = [_stage_choice(item, chosen) for item in overrides]
     choices = dict(DEFAULTS)
     for item in overrides:
         key, value = _literal(item)
@@ -101,12 +103,14 @@ def compose_run(overrides: list[str]) -> DictConfig:
     return cfg
 
 
-def _stage_choice(item: str) -> str:
+def _stage_choice(item: str, method: str) -> str:
     """`method.encoder=ae` chooses a chain's stage: Hydra's spelling of that choice is `method/encoder=ae`."""
     key, sep, value = item.partition("=")
     group, _, stage = key.partition(".")
     if group != "method" or not sep or stage not in STAGES:
         return item
+    if method in METHODS and not METHODS[method][0].stages:
+        raise QhepError(f"{key}: method {method} has no stages; {key} is a setting of method=chain")
     able = sorted(name for name, (method, _) in METHODS.items()
                   if not method.stages and (stage == "scorer" or method.transforms))
     if value not in able:
@@ -188,7 +192,8 @@ def _explain(exc: Exception, overrides: list[str], choices: dict) -> str:
         return f"cannot read {holder!r}: {first}" if holder else first
     key, _, value = bad.partition("=")
     parent_path, _, leaf = key.rpartition(".")
-    defaults = _compose([f"{k}={v}" for k, v in choices.items()])
+    stage_choices = [o for o in overrides if o.startswith("method/")]  # a chain's stages, as chosen
+    defaults = _compose([f"{k}={v}" for k, v in choices.items()] + stage_choices)
     parent = OmegaConf.select(defaults, parent_path) if parent_path else defaults
     if isinstance(parent, DictConfig) and leaf not in parent:
         valid = [k for k in parent.keys() if k != "defaults"]

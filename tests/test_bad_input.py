@@ -69,7 +69,12 @@ BAD_SETTINGS = [
     ("task=darkmachines task.max_background_events=0", "max_background_events"),
     # valid one by one, not together
     ("method=ae backend=aer", "method ae is classical"), ("protocol=supervised", "set protocol=unsupervised"),
-    ("protocol=weak", "protocol"), ("protocol.train_fraction=0", "protocol.train_fraction"), ("method=ae dry_run=true", "nothing to price"),
+    ("protocol=weak", "protocol"), ("protocol.train_fraction=0", "protocol.train_fraction"),
+    ("method=qae method.encoder=ae", "method=chain"), ("method=chain method.encoder=iforest", "choose one of: ae, pca, vae"),
+    ("method=chain method.encoder=pca method.encoder.latent_dim=4", "valid settings of method.encoder"),
+    ("method=chain method.encoder=pca method.encoder.n_components=5", "method.encoder.n_components=4"),
+    ("method=chain method.encoder.name=pca", "method.encoder=<name>"),
+    ("method=chain method.scorer.n_trash=0", "method.scorer.n_trash"), ("method=ae dry_run=true", "nothing to price"),
     ("dry_run=true", "backend fast runs locally"),
     ("backend=aer method.optimizer=qng method.qng_approx=full", "method.qng_approx=full"),
     ("backend=fake method.optimizer=qng method.qng_approx=full", "method.train_backend=fast"),

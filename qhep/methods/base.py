@@ -48,6 +48,10 @@ class AnomalyDetector(ABC):
     def check_inputs(self, n_features: int) -> None:
         """Refuse, in one line that says what to set, inputs this method cannot take (checked before fitting)."""
 
+    def check_encoder_inputs(self, n_features: int) -> None:
+        """The same, for a method used as an encoder (a chain's first stage)."""
+        self.check_inputs(n_features)
+
     def __getstate__(self) -> dict:
         """The fitted state, without what belongs to this process (pickling, saving, a chain's stages)."""
         return {k: v for k, v in vars(self).items() if k not in self.runtime}

@@ -61,10 +61,10 @@ class Chain(AnomalyDetector):
                 + stage_class(config.scorer).settings_problems(config.scorer, backend_class))
 
     def check_inputs(self, n_features: int) -> None:
-        for stage, method, n in (("encoder", self.encoder_, n_features),
-                                 ("scorer", self.scorer_, self.encoder_.output_dim(n_features))):
+        for stage, check, n in (("encoder", self.encoder_.check_encoder_inputs, n_features),
+                                ("scorer", self.scorer_.check_inputs, self.encoder_.output_dim(n_features))):
             try:
-                method.check_inputs(n)
+                check(n)
             except QhepError as exc:  # the stage names its settings as method.<x>: here they are method.<stage>.<x>
                 raise QhepError(str(exc).replace("method.", f"method.{stage}.")) from None
 

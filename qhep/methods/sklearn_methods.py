@@ -110,6 +110,12 @@ class PCADetector(StandardisedDetector):
     def transform(self, X: np.ndarray) -> np.ndarray:
         return self.model_.transform(self.scaler_.transform(X))
 
+    def check_encoder_inputs(self, n_features: int) -> None:
+        k = self.config.n_components  # as an encoder all components may be kept (a rotation), not more
+        if k > n_features:
+            raise QhepError(f"method.n_components={k} is more than the {n_features} inputs: set "
+                            f"method.n_components={n_features} or less")
+
     def check_inputs(self, n_features: int) -> None:
         k = self.config.n_components
         if k >= n_features:
