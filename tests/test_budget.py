@@ -44,3 +44,13 @@ def test_a_dry_run_says_qpu_time_in_human_units(capsys, lhco_file):
     plan = json.loads(capsys.readouterr().out)["dry_run"]
     seconds, words = plan["training"]["estimated_qpu_seconds"], plan["training"]["estimated_qpu_time"]
     assert seconds > 0 and words == format_duration(seconds)
+
+
+def test_a_sweep_is_priced_before_its_folder_exists(tmp_path, cli, lhco_file):
+    code, _, err = cli("sweep", *RUN[1:], "backend=aer", "backend.shots=100,200", "backend.max_minutes=0.0001",
+                       f"task.data.path={lhco_file}", f"results_dir={tmp_path}")
+    assert code == 2 and "would take about" in err and "backend.max_minutes" in err
+    assert not (tmp_path / "sweeps").exists()
+    code, _, err = cli("sweep", *RUN[1:], "backend=aer", "backend.shots=100,200", "test_events=50",
+                       f"task.data.path={lhco_file}", f"results_dir={tmp_path}")
+    assert code == 0 and "of simulator or QPU work in 2 point(s)" in err

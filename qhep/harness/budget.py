@@ -16,8 +16,9 @@ WAYS = ("pre-train on the exact engine (method.train_backend=fast), score a subs
         "or raise backend.max_minutes")
 
 
-def check_budget(cfg, method, n_features: int, n_train: int, n_test: int) -> dict | None:
-    """The estimate (None where all runs on the exact engine), printed; a QhepError above the budget."""
+def check_budget(cfg, method, n_features: int, n_train: int, n_test: int, say: bool = True) -> dict | None:
+    """The estimate (None where all runs on the exact engine), printed unless `say` is false; a QhepError above
+    the budget."""
     estimate = method.estimate_seconds(n_features, n_train, n_test)
     if estimate is None:
         return None
@@ -26,5 +27,6 @@ def check_budget(cfg, method, n_features: int, n_train: int, n_test: int) -> dic
     line = f"about {format_duration(estimate['seconds'])} on backend {cfg.backend.name} ({parts}; {estimate['basis']})"
     if budget is not None and estimate["seconds"] > 60 * budget:
         raise QhepError(f"this run would take {line}, over backend.max_minutes={budget:g}: {WAYS}")
-    print(f"qhep: {line}", file=sys.stderr)
+    if say:
+        print(f"qhep: {line}", file=sys.stderr)
     return {**estimate, "budget_minutes": budget}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import shlex
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -43,6 +44,7 @@ from qhep.harness.runner import (
 )
 from qhep.progress import progress_bar
 from qhep.settings import Choice, Kind, ListOf, Mapping, Name, Number, Text, When
+from qhep.text import format_duration
 from qhep.storage import read_state, write_json_atomic
 
 SWEEP_FILE = "sweep.json"
@@ -172,8 +174,10 @@ def run_sweep(overrides: list[str]) -> tuple[Path, dict, list[dict]]:
     }
     for entry, trainer in zip(state["points"], _trainers(points)):
         entry["trained_in"] = trainer.run_id
+    inputs_cache: dict[str, object] = {}
+    price(_groups(points), lambda point: False, inputs_cache)  # before the sweep's folder exists
     write_json_atomic(state, sweep_dir / SWEEP_FILE)
-    return sweep_dir, state, execute(sweep_dir, state, points)
+    return sweep_dir, state, execute(sweep_dir, state, points, inputs_cache, priced=True)
 
 
 def read_sweep(sweep_dir: Path) -> dict:
@@ -202,9 +206,18 @@ def _trainers(points: list[Point]) -> list[Point]:
     return [first.setdefault(training_key(p.cfg), p) for p in points]
 
 
-def execute(sweep_dir: Path, state: dict, points: list[Point]) -> list[dict]:
+def _groups(points: list[Point]) -> dict[int, list[Point]]:
+    """Points by the index of the point that trains their model (the first of its training group)."""
+    groups: dict[int, list[Point]] = {}
+    for point, trainer in zip(points, _trainers(points)):
+        groups.setdefault(trainer.index, []).append(point)
+    return groups
+
+
+def execute(sweep_dir: Path, state: dict, points: list[Point], inputs_cache: dict | None = None,
+            priced: bool = False) -> list[dict]:
     """Fit once per training group, score every unfinished point, keep sweep.json current; returns every point's
-    record."""
+    record. `priced`: the unfinished points' work was estimated already."""
 
     def info(point: Point) -> dict:  # the `sweep` section of a point's record
         return {"id": state["id"], "axes": state["axes"], "point": point.values}
@@ -212,10 +225,10 @@ def execute(sweep_dir: Path, state: dict, points: list[Point]) -> list[dict]:
     def done(point: Point) -> bool:
         return (sweep_dir / point.folder / RECORD_FILE).exists()
 
-    groups: dict[int, list[Point]] = {}
-    for point, trainer in zip(points, _trainers(points)):
-        groups.setdefault(trainer.index, []).append(point)
-    inputs_cache: dict[str, object] = {}
+    groups = _groups(points)
+    inputs_cache = {} if inputs_cache is None else inputs_cache
+    if not priced:
+        price(groups, done, inputs_cache)
     with working_in(sweep_dir):
         with progress_bar(len(points), f"sweep {state['id']}", enabled=points[0].cfg.progress, unit="pt") as bar:
             bar.update(sum(map(done, points)))
@@ -227,9 +240,6 @@ def execute(sweep_dir: Path, state: dict, points: list[Point]) -> list[dict]:
                 inputs = _inputs(trainer.cfg, inputs_cache)
                 started = {trainer.index: _start(trainer, sweep_dir, info(trainer))} if trainer in pending else {}
                 method = new_method(trainer.cfg, scoring_backend(trainer.cfg, sweep_dir / trainer.folder))
-                method.check_inputs(inputs.train_x.shape[1])
-                n_test = min(len(inputs.test_x), trainer.cfg.test_events or len(inputs.test_x))
-                check_budget(trainer.cfg, method, inputs.train_x.shape[1], len(inputs.train_x), n_test)
                 # the trainer's folder holds its model once fitted: a resumed sweep restores it
                 training = fit(trainer.cfg, method, inputs, trainer.run_id, sweep_dir / trainer.folder)
                 for point in pending:
@@ -252,6 +262,29 @@ def execute(sweep_dir: Path, state: dict, points: list[Point]) -> list[dict]:
 
         plot_sweep(state, sweep_dir / PLOT_FILE)
     return records
+
+
+def price(groups: dict[int, list[Point]], done, cache: dict) -> None:
+    """Before anything runs: every unfinished point's simulator or QPU work estimated (its training where it
+    trains, its scoring), each refused above its backend's budget, and the total said in one line."""
+    total, priced = 0.0, 0
+    for members in groups.values():
+        pending = [p for p in members if not done(p)]
+        if not pending:
+            continue
+        inputs = _inputs(members[0].cfg, cache)
+        n_features = inputs.train_x.shape[1]
+        for point in pending:
+            method = new_method(point.cfg, scoring_backend(point.cfg))
+            method.check_inputs(n_features)
+            n_test = min(len(inputs.test_x), point.cfg.test_events or len(inputs.test_x))
+            n_train = len(inputs.train_x) if point is members[0] else 0
+            estimate = check_budget(point.cfg, method, n_features, n_train, n_test, say=False)
+            if estimate is not None:
+                total, priced = total + estimate["seconds"], priced + 1
+    if priced:
+        print(f"qhep: about {format_duration(total)} of simulator or QPU work in {priced} point(s) (timed samples)",
+              file=sys.stderr)
 
 
 def _inputs(cfg: DictConfig, cache: dict):
