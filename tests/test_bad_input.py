@@ -22,7 +22,7 @@ from qhep.settings import Number, declared, undeclared
 from qhep.tasks.settings import TASK_SETTINGS
 
 FAST = ["method=ae", "method.epochs=1", "task.region=all", "progress=false", "plots=false"]
-TOKEN = "qhep-test-token-0123456789abcdefghijklmnop"
+TOKEN = "qhep-test-token-" + "0123456789" * 3  # a made-up value that must never appear anywhere
 
 
 

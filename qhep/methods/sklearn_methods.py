@@ -7,6 +7,7 @@ that scales badly), seeds every random component from the run's seed, and scores
 """
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,11 +45,13 @@ class StandardisedDetector(AnomalyDetector):
     def anomaly_score(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self._score(self.scaler_.transform(X)), dtype=np.float64)
 
+    @abstractmethod
     def _fit(self, Xs: np.ndarray):
-        raise NotImplementedError
+        """The library model fitted on standardised training events."""
 
+    @abstractmethod
     def _score(self, Xs: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Scores of standardised events, higher = more anomalous."""
 
     def resources(self) -> dict:
         return {"train_events": int(self.train_events_), **self._resources()}
