@@ -42,10 +42,10 @@ class Number(Check):
             return f"must be {'a number' if self.kind is float else 'a whole number'}"
         if not math.isfinite(value):
             return "must be finite"
-        for bound, fails, word in ((self.ge, value < (self.ge or 0), ">="), (self.gt, value <= (self.gt or 0), ">"),
-                                   (self.le, value > (self.le or 0), "<="), (self.lt, value >= (self.lt or 0), "<")):
-            if bound is not None and fails:
-                return f"must be {word} {bound:g}"
+        for bound, holds, word in ((self.ge, float.__ge__, ">="), (self.gt, float.__gt__, ">"),
+                                   (self.le, float.__le__, "<="), (self.lt, float.__lt__, "<")):
+            if bound is not None and not holds(float(value), float(bound)):
+                return f"must be {word} {int(bound) if float(bound).is_integer() else f'{bound:g}'}"
         return None
 
 
