@@ -141,15 +141,16 @@ def _list(args) -> int:
     from qhep.tasks import TASKS, load_card
 
     table = Table(title="qhep registry")
-    for column in ("kind", "name", "runs under", "what"):
+    for column in ("kind", "name", "offers / runs under", "what"):
         table.add_column(column)
     for name in TASKS:
-        table.add_row("task", name, "every protocol", load_card(name)["title"])
+        table.add_row("task", name, f"views: {', '.join(TASKS[name].views)}", load_card(name)["title"])
     for name, (protocol, _) in PROTOCOLS.items():
         table.add_row("protocol", name, "", _first_sentence(sys.modules[protocol.__module__].__doc__))
     for name, (estimator, _) in METHODS.items():
         kind = "quantum method" if estimator.quantum else "method"
-        where = f"protocol={' or '.join(estimator.protocols)}" + (", any backend" if estimator.quantum else "")
+        where = (f"protocol={' or '.join(estimator.protocols)}, view {estimator.view}"
+                 + (", any backend" if estimator.quantum else ""))
         doc = estimator.__dict__.get("__doc__") or sys.modules[estimator.__module__].__doc__
         table.add_row(kind, name, where, _first_sentence(doc))
     for name, backend in BACKENDS.items():

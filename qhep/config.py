@@ -160,6 +160,10 @@ def pairing_problems(cfg: DictConfig, overrides: list[str]) -> list[str]:
     quantum = method.is_quantum(cfg.method)
     backend = type(BACKENDS[cfg.backend.name])
     chose_backend = [o for o in overrides if o.partition("=")[0].partition(".")[0] == "backend"]
+    task = TASKS[cfg.task.name]
+    if method.view not in task.views:
+        return [f"method {cfg.method.name} reads the {method.view} view; task {cfg.task.name} offers: "
+                f"{', '.join(task.views)}"]
     if cfg.protocol.name not in method.protocols:
         return [f"method {cfg.method.name} runs under protocol {' or '.join(method.protocols)}, not "
                 f"{cfg.protocol.name}: set protocol={method.protocols[0]}"]

@@ -84,9 +84,13 @@ def is_quantum(cfg: DictConfig) -> bool:
 def load_inputs(cfg: DictConfig) -> Inputs:
     task_settings = OmegaConf.to_container(cfg.task, resolve=True)
     task = TASKS[task_settings["name"]](task_settings)
-    data = task.load(cfg.seed, make_protocol(OmegaConf.to_container(cfg.protocol, resolve=True)))
+    view = METHODS[cfg.method.name][0].view
+    data = task.load(cfg.seed, make_protocol(OmegaConf.to_container(cfg.protocol, resolve=True)), view)
     if len(data.train) == 0:
         raise QhepError(f"task {data.task}: no training events after the selection ({data.cutflow})")
+    if view != "features":  # the reduction step compresses feature vectors; other views go to the method whole
+        return Inputs(task, data, data.train.X, data.test.X, {"method": "none", "view": view,
+                                                              "inputs": data.features, "outputs": data.features})
     train_x, test_x, reduction = reduce_inputs(data.train.X, data.test.X, data.features,
                                                OmegaConf.to_object(cfg.reduction), is_quantum(cfg), cfg.seed)
     return Inputs(task, data, train_x, test_x, reduction)

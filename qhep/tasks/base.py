@@ -62,6 +62,10 @@ class TaskData:
 
 class Task(ABC):
     name: ClassVar[str]
+    # The named views of its events a task hands over (declared as data: a method's `view` is checked against
+    # them before any work). "features": (N, F); "constituents" (jets) and "objects" (event objects): (N, C, k) as
+    # a numpy masked array, the mask marking padding.
+    views: ClassVar[tuple[str, ...]] = ("features",)
 
     def __init__(self, settings: dict):
         from qhep.errors import QhepError
@@ -75,14 +79,19 @@ class Task(ABC):
         self.settings = settings
 
     @abstractmethod
-    def events(self, seed: int) -> TaskEvents:
-        """Read the data and apply the task's selection (`seed`: for a task that subsamples its input)."""
+    def events(self, seed: int, view: str = "features") -> TaskEvents:
+        """Read the data and apply the task's selection, in the named view (only that one is built: a published
+        top-tagging file would hold gigabytes of constituents). `seed`: for a task that subsamples its input."""
 
-    def load(self, seed: int, protocol=None) -> TaskData:
-        """The events split by `protocol` (default: unsupervised with its default settings), fixed by `seed`."""
+    def load(self, seed: int, protocol=None, view: str = "features") -> TaskData:
+        """The events in `view`, split by `protocol` (default: unsupervised with its defaults), fixed by `seed`."""
         from qhep.protocols import make_protocol
 
-        return (protocol or make_protocol({"name": "unsupervised"})).apply(self.events(seed), seed)
+        if view not in self.views:
+            from qhep.errors import QhepError
+
+            raise QhepError(f"task {self.name} has no {view} view; its views: {', '.join(self.views)}")
+        return (protocol or make_protocol({"name": "unsupervised"})).apply(self.events(seed, view), seed)
 
     def metrics(self, data: TaskData, scores: np.ndarray) -> dict:
         """Figures of merit this task adds to the common ones (none by default)."""

@@ -85,9 +85,13 @@ class ConstituentTask(Task):
 
     sample_file: str
 
-    def events(self, seed: int) -> TaskEvents:
+    views = ("features", "constituents")
+
+    def events(self, seed: int, view: str = "features") -> TaskEvents:
         s = self.settings
-        if s["representation"] == "high_level":
+        if view == "constituents":  # per constituent: pT fraction, d-eta, d-phi, centred and rotated
+            names = list(VIEW_FIELDS)
+        elif s["representation"] == "high_level":
             names = list(s["features"])
         else:
             names = [f"{f}_{i}" for i in range(int(s["view_constituents"])) for f in VIEW_FIELDS]
@@ -97,11 +101,12 @@ class ConstituentTask(Task):
         for path in paths:
             n_read = 0
             for batch in iter_jets(path, max_jets=max_jets):
-                blocks.append(self._rows(batch.constituents, batch.mask, names))
+                blocks.append(self._constituents(batch.constituents, batch.mask) if view == "constituents"
+                              else self._rows(batch.constituents, batch.mask, names))
                 labels.append(batch.labels)
                 n_read += len(batch)
             files.append({"path": str(path), "sha256": sha256_of(path), "jets_read": n_read})
-        X, y = np.concatenate(blocks), np.concatenate(labels)
+        X, y = (np.ma.concatenate if view == "constituents" else np.concatenate)(blocks), np.concatenate(labels)
         dataset = {
             "name": self.name,
             "source": ", ".join(f["path"] for f in files),
@@ -123,6 +128,10 @@ class ConstituentTask(Task):
         if not path:
             return [embedded_sample(self.sample_file)]
         return [Path(p) for p in ([path] if isinstance(path, str) else path)]
+
+    def _constituents(self, constituents: np.ndarray, mask: np.ndarray) -> np.ma.MaskedArray:
+        points, kept = constituent_view(constituents, mask, int(self.settings["view_constituents"]))
+        return np.ma.MaskedArray(points, mask=np.repeat(~kept[..., None], points.shape[-1], axis=-1))
 
     def _rows(self, constituents: np.ndarray, mask: np.ndarray, names: list[str]) -> np.ndarray:
         if self.settings["representation"] == "high_level":

@@ -131,7 +131,7 @@ class DarkMachinesTask(Task):
             files += data_files(path) if path.is_dir() else [path]
         return files
 
-    def events(self, seed: int) -> TaskEvents:
+    def events(self, seed: int, view: str = "features") -> TaskEvents:
         s = self.settings
         channel, signal = str(s["channel"]), str(s["signal"])
         other_signals = set(map(str, s["bsm_processes"])) - {signal}

@@ -37,7 +37,7 @@ class LHCOTask(Task):
     name = "lhco"
     sample_file = "lhco.h5"
 
-    def events(self, seed: int) -> TaskEvents:
+    def events(self, seed: int, view: str = "features") -> TaskEvents:
         s = self.settings
         path = s["data"]["path"] or embedded_sample(self.sample_file)
         frame = read_features(path)
