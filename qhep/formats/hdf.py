@@ -151,7 +151,7 @@ def count_rows(store: pd.HDFStore, key: str) -> int:
     if storer.is_table:
         return int(storer.nrows)
     # Fixed format: axis1 is the stored row index; its length is in the dataset header. pandas stores an empty
-    # array as a one-element placeholder and keeps the true shape in the node's `shape` attribute.
+    # array as one dummy element and keeps the true shape in the node's `shape` attribute.
     node = storer.group.axis1
     shape = getattr(node._v_attrs, "shape", None)
     return int(shape[0] if shape is not None else node.shape[0])
