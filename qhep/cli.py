@@ -149,7 +149,10 @@ def _list(args) -> int:
         table.add_row("protocol", name, "", _first_sentence(sys.modules[protocol.__module__].__doc__))
     for name, (estimator, _) in METHODS.items():
         kind = "quantum method" if estimator.quantum else "method"
-        where = (f"protocol={' or '.join(estimator.protocols)}, view {estimator.view}"
+        tasks = [t for t, task in TASKS.items() if estimator.view in task.views
+                 and (not estimator.condition or estimator.condition in task.conditions)]
+        where = (f"tasks {', '.join(tasks)}; protocol={' or '.join(estimator.protocols)}; view {estimator.view}"
+                 + (f", given {estimator.condition}" if estimator.condition else "")
                  + (", any backend" if estimator.quantum else ""))
         doc = estimator.__dict__.get("__doc__") or sys.modules[estimator.__module__].__doc__
         table.add_row(kind, name, where, _first_sentence(doc))

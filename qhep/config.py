@@ -161,9 +161,16 @@ def pairing_problems(cfg: DictConfig, overrides: list[str]) -> list[str]:
     backend = type(BACKENDS[cfg.backend.name])
     chose_backend = [o for o in overrides if o.partition("=")[0].partition(".")[0] == "backend"]
     task = TASKS[cfg.task.name]
-    if method.view not in task.views:
-        return [f"method {cfg.method.name} reads the {method.view} view; task {cfg.task.name} offers: "
+    view, condition = method.view_of(cfg.method), method.condition_of(cfg.method)
+    if view not in task.views:
+        return [f"method {cfg.method.name} reads the {view} view; task {cfg.task.name} offers: "
                 f"{', '.join(task.views)}"]
+    if condition and condition not in task.conditions:
+        return [f"method {cfg.method.name} is conditioned on {condition}; task {cfg.task.name} offers "
+                + (f"as conditions: {', '.join(task.conditions)}" if task.conditions else "no condition")]
+    if condition and view == "features" and condition in cfg.task.get("features", ()):
+        return [f"method {cfg.method.name} is conditioned on {condition}, which is also one of task.features: "
+                f"drop it from task.features"]
     if cfg.protocol.name not in method.protocols:
         return [f"method {cfg.method.name} runs under protocol {' or '.join(method.protocols)}, not "
                 f"{cfg.protocol.name}: set protocol={method.protocols[0]}"]

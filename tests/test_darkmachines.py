@@ -234,7 +234,7 @@ def test_task_labels_by_process_and_counts_every_removed_event(chan3_folder):
 
 
 def test_task_objects_view_and_background_cap(chan3_folder):
-    data = task(**{"data.path": str(chan3_folder), "view": "objects", "max_objects": 3,
+    data = task(**{"data.path": str(chan3_folder), "representation": "objects", "max_objects": 3,
                    "max_background_events": 30}).load(seed=0)
     assert data.features[:5] == ["obj1_type", "obj1_e", "obj1_pt", "obj1_eta", "obj1_phi"]
     assert data.train.X.shape[1] == 15

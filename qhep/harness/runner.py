@@ -84,7 +84,7 @@ def is_quantum(cfg: DictConfig) -> bool:
 def load_inputs(cfg: DictConfig) -> Inputs:
     task_settings = OmegaConf.to_container(cfg.task, resolve=True)
     task = TASKS[task_settings["name"]](task_settings)
-    view = METHODS[cfg.method.name][0].view
+    view = METHODS[cfg.method.name][0].view_of(cfg.method)
     data = task.load(cfg.seed, make_protocol(OmegaConf.to_container(cfg.protocol, resolve=True)), view)
     if len(data.train) == 0:
         raise QhepError(f"task {data.task}: no training events after the selection ({data.cutflow})")
@@ -94,6 +94,19 @@ def load_inputs(cfg: DictConfig) -> Inputs:
     train_x, test_x, reduction = reduce_inputs(data.train.X, data.test.X, data.features,
                                                OmegaConf.to_object(cfg.reduction), is_quantum(cfg), cfg.seed)
     return Inputs(task, data, train_x, test_x, reduction)
+
+
+def requirements(cfg: DictConfig) -> dict:
+    """What the method declared it needs and gives, as this run's settings make it (for the record)."""
+    method = METHODS[cfg.method.name][0]
+    return {"view": method.view_of(cfg.method), "condition": method.condition_of(cfg.method),
+            "protocols": list(method.protocols), "output": method.output, "quantum": method.is_quantum(cfg.method)}
+
+
+def conditioned(cfg: DictConfig, values: dict) -> dict:
+    """The keyword a method that declares a condition is given with its events (none for the others)."""
+    condition = METHODS[cfg.method.name][0].condition_of(cfg.method)
+    return {"condition": values[condition]} if condition else {}
 
 
 def scoring_backend(cfg: DictConfig, run_dir: Path | None = None):
@@ -170,7 +183,7 @@ def fit(cfg: DictConfig, method, inputs: Inputs, run_id: str, run_dir: Path | No
         restore(method, model_dir)
         return Training(sum(earlier), events, run_id, attempts=len(earlier), restored=True)
     with attempt(run_dir, "fit") as timing:
-        method.fit(inputs.train_x, inputs.data.train_labels)
+        method.fit(inputs.train_x, inputs.data.train_labels, **conditioned(cfg, inputs.data.train_values))
     if model_dir is not None:
         save(method, model_dir)
     return Training(sum(earlier) + timing["seconds"], events, run_id, attempts=len(earlier) + 1)
@@ -188,7 +201,7 @@ def finish(cfg: DictConfig, started: Started, inputs: Inputs, method, training: 
     test_y = data.test.y
 
     with attempt(started.run_dir, "score") as scoring:
-        scores = method.anomaly_score(test_x)
+        scores = method.anomaly_score(test_x, **conditioned(cfg, data.test_values))
     inference_seconds = scoring["seconds"]
 
     metrics = evaluate(test_y, scores, cfg.min_background, data.expected_counts)
@@ -219,6 +232,7 @@ def finish(cfg: DictConfig, started: Started, inputs: Inputs, method, training: 
         "reduction": inputs.reduction,
         "dataset": data.dataset,
         "protocol": data.protocol,
+        "requirements": requirements(cfg),
         "cutflow": cutflow,
         "metrics": metrics,
         "timing": timing,

@@ -1,6 +1,9 @@
-"""The method contract, modelled on scikit-learn estimators: `fit(X)`, then `anomaly_score(X)`.
+"""The method contract, modelled on scikit-learn estimators: `fit(X, y=None)`, then `anomaly_score(X)`.
 
-Scores are larger for more anomalous events. Methods are built from their config dataclass (the same class
+Scores are larger for more anomalous events. X is the task's events in the view the method reads (features
+(N, F), constituents or objects (N, C, k) masked, images (N, P, P)). A method that declares a condition (a
+per-event value such as mjj, not one of its inputs) is also given it: `fit(X, y, condition=c)` and
+`anomaly_score(X, condition=c)`. Methods are built from their config dataclass (the same class
 Hydra validates overrides against) plus the run's seed and backend, and report their size in `resources()`.
 """
 from __future__ import annotations
@@ -16,7 +19,8 @@ from qhep.progress import progress_bar
 class AnomalyDetector(ABC):
     name: ClassVar[str]
     # Declared capabilities, as data, checked against the configuration before any work:
-    view: ClassVar[str] = "features"  # which representation of a task the method consumes
+    view: ClassVar[str] = "features"  # which of a task's views the method reads (see view_of)
+    condition: ClassVar[str | None] = None  # a per-event value fit and score are given (see condition_of)
     quantum: ClassVar[bool] = False
     protocols: ClassVar[tuple[str, ...]] = ("unsupervised",)  # the protocols it runs under
     output: ClassVar[str] = "scores"  # per-event anomaly scores (higher = more anomalous)
@@ -35,6 +39,16 @@ class AnomalyDetector(ABC):
         """One score per event; higher means more anomalous."""
 
     @classmethod
+    def view_of(cls, config) -> str:
+        """The view a run of this method with these settings reads."""
+        return cls.view
+
+    @classmethod
+    def condition_of(cls, config) -> str | None:
+        """The per-event value (a task's `conditions`: mjj) a run with these settings is conditioned on."""
+        return cls.condition
+
+    @classmethod
     def is_quantum(cls, config) -> bool:
         """Whether a run of this method with these settings runs quantum circuits (on the run's backend)."""
         return cls.quantum
@@ -46,7 +60,8 @@ class AnomalyDetector(ABC):
         return []
 
     def check_inputs(self, n_features: int) -> None:
-        """Refuse, in one line that says what to set, inputs this method cannot take (checked before fitting)."""
+        """Refuse, in one line that says what to set, inputs this method cannot take (checked before fitting).
+        n_features: the size of an event's first axis in the view (features F, constituents C, pixels P)."""
 
     def check_encoder_inputs(self, n_features: int) -> None:
         """The same, for a method used as an encoder (a chain's first stage)."""

@@ -50,6 +50,20 @@ class Chain(AnomalyDetector):
         return stage_class(config.scorer).is_quantum(config.scorer)
 
     @classmethod
+    def view_of(cls, config) -> str:
+        return stage_class(config.encoder).view_of(config.encoder)  # the scorer reads the embedding
+
+    @classmethod
+    def condition_of(cls, config) -> str | None:
+        return cls._conditions(config)[0] if cls._conditions(config) else None
+
+    @classmethod
+    def _conditions(cls, config) -> list[str]:
+        """The conditions the stages declare, without repeats."""
+        found = [stage_class(getattr(config, s)).condition_of(getattr(config, s)) for s in cls.stages]
+        return list(dict.fromkeys(c for c in found if c))
+
+    @classmethod
     def settings_problems(cls, config, backend_class) -> list[str]:
         encoder = stage_class(config.encoder)
         if not encoder.transforms:
@@ -57,6 +71,9 @@ class Chain(AnomalyDetector):
 
             able = sorted(name for name, (m, _) in METHODS.items() if m.transforms)
             return [f"method.encoder={config.encoder.name} gives scores, not an embedding; encoders: {', '.join(able)}"]
+        if len(cls._conditions(config)) > 1:
+            return [f"the chain's stages are conditioned on different values ({', '.join(cls._conditions(config))}): "
+                    "condition both on one"]
         return (encoder.settings_problems(config.encoder, backend_class)
                 + stage_class(config.scorer).settings_problems(config.scorer, backend_class))
 
@@ -68,14 +85,22 @@ class Chain(AnomalyDetector):
             except QhepError as exc:  # the stage names its settings as method.<x>: here they are method.<stage>.<x>
                 raise QhepError(str(exc).replace("method.", f"method.{stage}.")) from None
 
-    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> Chain:
-        self.encoder_.fit(X, y)
-        self.scorer_.fit(self.encoder_.transform(X), y)
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None, condition: np.ndarray | None = None) -> Chain:
+        self.encoder_.fit(X, y, **self._given("encoder", condition))
+        self.scorer_.fit(self._embed(X, condition), y, **self._given("scorer", condition))
         self.history = list(getattr(self.scorer_, "history", []))
         return self
 
-    def anomaly_score(self, X: np.ndarray) -> np.ndarray:
-        return self.scorer_.anomaly_score(self.encoder_.transform(X))
+    def anomaly_score(self, X: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
+        return self.scorer_.anomaly_score(self._embed(X, condition), **self._given("scorer", condition))
+
+    def _embed(self, X: np.ndarray, condition: np.ndarray | None) -> np.ndarray:
+        return self.encoder_.transform(X, **self._given("encoder", condition))
+
+    def _given(self, stage: str, condition: np.ndarray | None) -> dict:
+        """The condition for a stage that declares one."""
+        settings = getattr(self.config, stage)
+        return {"condition": condition} if stage_class(settings).condition_of(settings) else {}
 
     def use_backend(self, backend) -> None:
         self.backend = backend

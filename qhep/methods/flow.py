@@ -3,6 +3,9 @@
 Features are standardised on the training set; the flow is fitted to the background by minimising the mean
 negative log-likelihood with Adam. A seeded share of the training events (`validation_fraction`) is held out and
 the epoch with the lowest validation loss is kept. Zuko's NAF is not offered (open likelihood bug reports).
+
+With `condition=mjj` the flow is conditional, p(x | mjj) (CATHODE's and ANODE's density model): the score
+-log p(x | mjj) then asks how unusual an event's substructure is for its mass, not how unusual its mass is.
 """
 from __future__ import annotations
 
@@ -18,12 +21,10 @@ from sklearn.preprocessing import StandardScaler
 from qhep.errors import QhepError
 from qhep.methods.base import AnomalyDetector, train_epochs
 from qhep.methods.threads import one_torch_thread
-from qhep.settings import Choice, ListOf, Number, setting
+from qhep.settings import Choice, ListOf, Number, Text, setting
 
 FLOWS = ("maf", "nsf")
 SCORE_BATCH = 65536  # events per forward pass when scoring (bounds memory, not results)
-
-
 
 
 @dataclass
@@ -39,6 +40,8 @@ class FlowConfig:
     weight_decay: float = setting(1e-6, Number(float, ge=0))
     # seeded share of the training events held out to pick the best epoch; 0 = train on all, keep the last epoch
     validation_fraction: float = setting(0.2, Number(float, ge=0, lt=1))
+    # a per-event value of the task (its `conditions`: mjj) the density is conditioned on; null: none
+    condition: str | None = setting(None, Text(optional=True))
 
 
 class FlowDetector(AnomalyDetector):
@@ -47,10 +50,15 @@ class FlowDetector(AnomalyDetector):
     def __init__(self, config: FlowConfig, seed: int = 0, progress: bool = True, **_):
         self.config, self.seed, self.progress = config, seed, progress
         self.scaler_: StandardScaler | None = None
+        self.condition_scaler_: StandardScaler | None = None
         self.model_: torch.nn.Module | None = None
         self.history: list[float] = []  # mean training NLL per epoch (standardised units)
         self.validation_history: list[float] = []  # mean validation NLL per epoch (empty without validation)
         self.best_epoch_: int | None = None  # 1-based epoch whose weights are kept
+
+    @classmethod
+    def condition_of(cls, config) -> str | None:
+        return config.condition
 
     def check_inputs(self, n_features: int) -> None:
         if n_features < 1:
@@ -58,7 +66,7 @@ class FlowDetector(AnomalyDetector):
 
     def _build(self, n_features: int) -> torch.nn.Module:
         c = self.config
-        kwargs = dict(transforms=c.transforms, hidden_features=list(c.hidden_features))
+        kwargs = dict(transforms=c.transforms, hidden_features=list(c.hidden_features), context=1 if c.condition else 0)
         if c.flow == "nsf":
             return zuko.flows.NSF(n_features, bins=c.bins, **kwargs)
         return zuko.flows.MAF(n_features, **kwargs)
@@ -72,14 +80,18 @@ class FlowDetector(AnomalyDetector):
         return order[n_val:], order[:n_val]
 
     @one_torch_thread()
-    def fit(self, X: np.ndarray, y=None) -> FlowDetector:
+    def fit(self, X: np.ndarray, y=None, condition: np.ndarray | None = None) -> FlowDetector:
         c = self.config
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         self.scaler_ = StandardScaler()
         data = torch.as_tensor(self.scaler_.fit_transform(np.asarray(X, dtype=np.float64)), dtype=torch.float32)
+        if c.condition:
+            self.condition_scaler_ = StandardScaler()
+        context = self._context(condition, fitting=True)
         train_index, val_index = self._split(len(data), rng)
         x, x_val = data[train_index], data[val_index]
+        m, m_val = (context[train_index], context[val_index]) if context is not None else (None, None)
         self.model_ = self._build(x.shape[1])
         optimiser = torch.optim.Adam(self.model_.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         batches_per_epoch = math.ceil(len(x) / c.batch_size)
@@ -89,7 +101,7 @@ class FlowDetector(AnomalyDetector):
         def step(batch):
             self.model_.train()
             optimiser.zero_grad()
-            loss = -self.model_().log_prob(x[batch]).mean()
+            loss = -self.model_(None if m is None else m[batch]).log_prob(x[batch]).mean()
             if not torch.isfinite(loss):
                 raise QhepError(f"method flow: the training loss became {loss.item()} (diverged): lower method.lr "
                                 f"(now {c.lr:g}) or use method.flow=maf")
@@ -97,7 +109,7 @@ class FlowDetector(AnomalyDetector):
             optimiser.step()
             state["batches"] += 1
             if len(x_val) and state["batches"] % batches_per_epoch == 0:  # end of an epoch
-                val = self._mean_nll(x_val)
+                val = float(-self._log_prob(x_val, m_val).double().mean())
                 self.validation_history.append(val)
                 if val < state["best"]:  # a non-finite validation loss never counts as best
                     state["best"], state["weights"] = val, copy.deepcopy(self.model_.state_dict())
@@ -115,19 +127,31 @@ class FlowDetector(AnomalyDetector):
 
     @one_torch_thread()
     @torch.no_grad()
-    def _log_prob(self, x: torch.Tensor) -> torch.Tensor:
+    def _log_prob(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         self.model_.eval()
-        dist = self.model_()
-        return torch.cat([dist.log_prob(x[i:i + SCORE_BATCH]) for i in range(0, len(x), SCORE_BATCH)])
+        parts = []
+        for i in range(0, len(x), SCORE_BATCH):
+            dist = self.model_(None if context is None else context[i:i + SCORE_BATCH])
+            parts.append(dist.log_prob(x[i:i + SCORE_BATCH]))
+        return torch.cat(parts)
 
-    def _mean_nll(self, x: torch.Tensor) -> float:
-        return float(-self._log_prob(x).double().mean())
+    def _context(self, condition: np.ndarray | None, fitting: bool = False) -> torch.Tensor | None:
+        """The standardised condition as the flow's context (None for an unconditional flow)."""
+        if not self.config.condition:
+            return None
+        if condition is None:
+            raise QhepError(f"method flow is conditioned on {self.config.condition} but was given none: "
+                            "run it through qhep run on a task that offers it")
+        values = np.asarray(condition, dtype=np.float64).reshape(-1, 1)
+        scaled = self.condition_scaler_.fit_transform(values) if fitting else self.condition_scaler_.transform(values)
+        return torch.as_tensor(scaled, dtype=torch.float32)
 
-    def anomaly_score(self, X: np.ndarray) -> np.ndarray:
-        """Negative log-likelihood of each event under the flow, in the standardised coordinates (a constant
-        offset, the log-Jacobian of the scaler, separates it from the NLL in the original units)."""
+    def anomaly_score(self, X: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
+        """Negative log-likelihood of each event under the flow (given its condition), in the standardised
+        coordinates (a constant offset, the log-Jacobian of the scaler, separates it from the NLL in the original
+        units)."""
         x = torch.as_tensor(self.scaler_.transform(np.asarray(X, dtype=np.float64)), dtype=torch.float32)
-        return (-self._log_prob(x)).numpy().astype(np.float64)
+        return (-self._log_prob(x, self._context(condition))).numpy().astype(np.float64)
 
     def resources(self) -> dict:
         return {"trainable_parameters": sum(p.numel() for p in self.model_.parameters() if p.requires_grad)}

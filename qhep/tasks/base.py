@@ -64,8 +64,10 @@ class Task(ABC):
     name: ClassVar[str]
     # The named views of its events a task hands over (declared as data: a method's `view` is checked against
     # them before any work). "features": (N, F); "constituents" (jets) and "objects" (event objects): (N, C, k) as
-    # a numpy masked array, the mask marking padding.
+    # a numpy masked array, the mask marking padding; "image" (jets): (N, P, P).
     views: ClassVar[tuple[str, ...]] = ("features",)
+    # Per-event values a method may be conditioned on (not features: mjj in a resonant search).
+    conditions: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: dict):
         from qhep.errors import QhepError

@@ -4,6 +4,10 @@ Features come from the constituents alone, so they are the same on the published
 jet mass and pT from the constituent sum, N-subjettiness ratios (beta = 1, R0 = 0.8, exclusive-kT axes) and the
 constituent multiplicity. The `constituents` representation instead gives each jet as its leading constituents
 in (pT fraction, d-eta, d-phi), centred and rotated as in particle-cloud taggers, flattened to one row.
+
+Views: `features` (the rows above); `constituents`, the same leading constituents as a (N, C, 3) masked array;
+`image`, jet images (N, P, P) of pT fraction per pixel in (d-eta, d-phi), from every constituent, centred and
+rotated the same way (the preprocessing of jet-image autoencoders).
 """
 from __future__ import annotations
 
@@ -80,17 +84,34 @@ def constituent_view(constituents: np.ndarray, mask: np.ndarray, n_const: int) -
     return out, out_mask
 
 
+def jet_images(constituents: np.ndarray, mask: np.ndarray, pixels: int, extent: float) -> np.ndarray:
+    """(n, pixels, pixels) images of pT fraction per pixel over d-eta (rows) and d-phi (columns) in
+    [-extent, extent], from every constituent, centred and rotated as in constituent_view. Constituents outside
+    the window are left out, so an image sums to the pT fraction inside it (<= 1)."""
+    points, kept = constituent_view(constituents, mask, constituents.shape[1])
+    edges = np.linspace(-extent, extent, pixels + 1)
+    row = np.searchsorted(edges, points[..., 1], side="right") - 1
+    col = np.searchsorted(edges, points[..., 2], side="right") - 1
+    inside = kept & (row >= 0) & (row < pixels) & (col >= 0) & (col < pixels)
+    images = np.zeros((len(points), pixels * pixels))
+    jet = np.broadcast_to(np.arange(len(points))[:, None], inside.shape)
+    np.add.at(images, (jet[inside], row[inside] * pixels + col[inside]), points[..., 0][inside])
+    return images.reshape(len(points), pixels, pixels)
+
+
 class ConstituentTask(Task):
     """Reads one or more constituent tables; labels come from `is_signal_new` in each file."""
 
     sample_file: str
 
-    views = ("features", "constituents")
+    views = ("features", "constituents", "image")
 
     def events(self, seed: int, view: str = "features") -> TaskEvents:
         s = self.settings
         if view == "constituents":  # per constituent: pT fraction, d-eta, d-phi, centred and rotated
             names = list(VIEW_FIELDS)
+        elif view == "image":  # per pixel: pT fraction
+            names = ["pt_fraction"]
         elif s["representation"] == "high_level":
             names = list(s["features"])
         else:
@@ -101,8 +122,7 @@ class ConstituentTask(Task):
         for path in paths:
             n_read = 0
             for batch in iter_jets(path, max_jets=max_jets):
-                blocks.append(self._constituents(batch.constituents, batch.mask) if view == "constituents"
-                              else self._rows(batch.constituents, batch.mask, names))
+                blocks.append(self._view(view, batch.constituents, batch.mask, names))
                 labels.append(batch.labels)
                 n_read += len(batch)
             files.append({"path": str(path), "sha256": sha256_of(path), "jets_read": n_read})
@@ -128,6 +148,14 @@ class ConstituentTask(Task):
         if not path:
             return [embedded_sample(self.sample_file)]
         return [Path(p) for p in ([path] if isinstance(path, str) else path)]
+
+    def _view(self, view: str, constituents: np.ndarray, mask: np.ndarray, names: list[str]) -> np.ndarray:
+        if view == "constituents":
+            return self._constituents(constituents, mask)
+        if view == "image":
+            return jet_images(constituents, mask, int(self.settings["image_pixels"]),
+                              float(self.settings["image_extent"]))
+        return self._rows(constituents, mask, names)
 
     def _constituents(self, constituents: np.ndarray, mask: np.ndarray) -> np.ma.MaskedArray:
         points, kept = constituent_view(constituents, mask, int(self.settings["view_constituents"]))

@@ -4,6 +4,9 @@ Every event of the data files is read (in blocks: the channel 3 background is 8.
 selection is applied as published, and each kept event becomes a row of high-level features or of its
 pT-ordered objects. An event is signal when its process ID is the chosen signal; events of the other known
 BSM processes (files of several signals in one folder) are left out and counted; everything else is background.
+
+Views: `features` (N, F) rows, the high-level features or (`representation=objects`) the leading objects flattened;
+`objects` (N, max_objects, 5) as a masked array of type, E, pT, eta, phi per object, the mask marking padding.
 """
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ FEATURES = (
     "met", "met_phi", "ht", "meff", "n_jets", "n_bjets", "n_electrons", "n_muons", "n_leptons", "n_photons",
     *(f"{kind}{i}_{v}" for kind, (_, n) in LEADING.items() for i in range(1, n + 1) for v in ("pt", "eta", "phi")),
 )
-VIEWS = ("features", "objects")
+REPRESENTATIONS = ("high_level", "objects")  # of the features view
 
 
 def count(events: Events, types: tuple[int, ...], pt_above: float = 0.0) -> np.ndarray:
@@ -119,6 +122,7 @@ def object_columns(max_objects: int) -> list[str]:
 
 class DarkMachinesTask(Task):
     name = "darkmachines"
+    views = ("features", "objects")
 
     def files(self) -> list[Path]:
         """The files to read: the given ones, and every data file of a given folder (see data_files)."""
@@ -135,7 +139,10 @@ class DarkMachinesTask(Task):
         s = self.settings
         channel, signal = str(s["channel"]), str(s["signal"])
         other_signals = set(map(str, s["bsm_processes"])) - {signal}
-        columns = list(s["features"]) if s["view"] == "features" else object_columns(int(s["max_objects"]))
+        if view == "objects":
+            columns = list(OBJECT_FIELDS)
+        else:
+            columns = list(s["features"]) if s["representation"] == "high_level" else object_columns(int(s["max_objects"]))
         reservoir = _Reservoir(s["max_background_events"], seed)
         kept_signal: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         flow = {"events_read": 0, "other_bsm_removed": 0,
@@ -160,7 +167,7 @@ class DarkMachinesTask(Task):
                     flow["removed_by_cut"][name]["background"] += int((removed & ~is_signal).sum())
                     keep &= passes
                 events, is_signal = events.select(keep), is_signal[keep]
-                X, beyond = self._rows(events, columns)
+                X, beyond = self._rows(events, columns, view)
                 flow["events_with_objects_beyond_max_objects"] += beyond
                 rows = (X, events.weight, events.process)
                 kept_signal.append(tuple(a[is_signal] for a in rows))
@@ -177,6 +184,8 @@ class DarkMachinesTask(Task):
         if len(background[0]) == 0:
             raise QhepError(f"task {self.name}: no background events in channel {channel}")
         X = np.concatenate([background[0], signal_rows[0]])
+        if view == "objects":  # type 0 marks padding (every real object has a type of 1 to 7)
+            X = np.ma.MaskedArray(X, mask=np.repeat(X[..., :1] == 0, X.shape[-1], axis=-1))
         weight = np.concatenate([background[1], signal_rows[1]])
         process = np.concatenate([background[2], signal_rows[2]])
         y = np.concatenate([np.zeros(len(background[0]), dtype=int), np.ones(n_sig, dtype=int)])
@@ -195,10 +204,11 @@ class DarkMachinesTask(Task):
         }
         return TaskEvents(self.name, columns, X, y, dataset, flow, values={"weight": weight, "process": process})
 
-    def _rows(self, events: Events, columns: list[str]) -> tuple[np.ndarray, int]:
-        if self.settings["view"] == "objects":
+    def _rows(self, events: Events, columns: list[str], view: str) -> tuple[np.ndarray, int]:
+        """The events' rows in the view, and how many events had objects beyond max_objects."""
+        if view == "objects" or self.settings["representation"] == "objects":
             objects, beyond = events.padded(int(self.settings["max_objects"]))
-            return objects.reshape(len(events), len(columns)), int((beyond > 0).sum())
+            return (objects if view == "objects" else objects.reshape(len(events), len(columns))), int((beyond > 0).sum())
         features = high_level_features(events)
         return np.column_stack([features[c] for c in columns]) if len(events) else np.zeros((0, len(columns))), 0
 

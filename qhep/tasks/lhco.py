@@ -35,6 +35,7 @@ def cathode_features(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 class LHCOTask(Task):
     name = "lhco"
+    conditions = ("mjj",)
     sample_file = "lhco.h5"
 
     def events(self, seed: int, view: str = "features") -> TaskEvents:

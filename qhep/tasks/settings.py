@@ -21,6 +21,8 @@ CONSTITUENTS = {
     "features": features(constituent_task.FEATURES),
     "representation": Choice(constituent_task.REPRESENTATIONS),
     "view_constituents": Number(int, ge=1),
+    "image_pixels": Number(int, ge=1, le=1000),
+    "image_extent": Number(float, gt=0, le=10),
 }
 TASK_SETTINGS = {
     "lhco": {
@@ -37,7 +39,7 @@ TASK_SETTINGS = {
         "channel": Choice(darkmachines.CHANNELS),
         "signal": Text(),
         "bsm_processes": ListOf(Text(), min_len=1, unique=True),
-        "view": Choice(darkmachines.VIEWS),
+        "representation": Choice(darkmachines.REPRESENTATIONS),
         "features": features(darkmachines.FEATURES),
         "max_objects": Number(int, ge=1),
         "max_background_events": EVENTS,
