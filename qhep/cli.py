@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     board.add_argument("--sweep", default=None, help="only this sweep's points, in the order of its axes")
     board.add_argument("--markdown", action="store_true", help="a Markdown table (for READMEs and reports)")
     board.add_argument("--grid", action="store_true", help="Markdown: methods x tasks, AUC (max SIC); with --sweep")
+    board.add_argument("--seeds", action="store_true",
+                       help="one row per configuration: mean ± seed-to-seed std (mean bootstrap std) over its seeds")
     data = commands.add_parser("data", help="inspect a data file or download a task's public data")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     info = data_commands.add_parser("info", help="format, events, labels and feature ranges of a data file")
@@ -214,7 +216,7 @@ def _leaderboard(args) -> int:
     records = load_records(args.results)
     unfinished = [r for r in unfinished_runs(args.results) if args.task in (None, r["task"])]
     if args.sweep is not None:
-        if not print_leaderboard(records, args.task, args.sweep, args.markdown, args.grid):
+        if not print_leaderboard(records, args.task, args.sweep, args.markdown, args.grid, args.seeds):
             raise QhepError(f"no records of sweep {args.sweep!r} under {args.results}/")
         return 0
     if not records and not unfinished:
@@ -222,7 +224,7 @@ def _leaderboard(args) -> int:
         return 0
     if args.grid:
         raise QhepError("leaderboard --grid shows one sweep: give --sweep <id>")
-    print_leaderboard(records, args.task, markdown=args.markdown)
+    print_leaderboard(records, args.task, markdown=args.markdown, seeds=args.seeds)
     if unfinished and not args.markdown:
         print_unfinished(unfinished)
     return 0

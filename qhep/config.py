@@ -38,7 +38,10 @@ class RunConfig:
     seed: int = setting(0, SEED)
     reduction: ReductionConfig = field(default_factory=ReductionConfig)
     results_dir: str = setting("results", Text())
-    min_background: int = setting(25, Number(int, ge=1))  # background events that must pass for a SIC to count
+    # background events a working point (rejection, SIC, eps_S at fixed eps_B) must rest on to be a number
+    min_background: int = setting(25, Number(int, ge=1))
+    # replicates of the seeded bootstrap over the test events that gives every figure its uncertainty; 0: none
+    bootstrap: int = setting(200, Number(int, ge=0, le=100_000))
     plots: bool = setting(True, Flag())
     progress: bool = setting(True, Flag())
     # backends that submit jobs: print what training and scoring would submit (circuits, shots, QPU time), stop

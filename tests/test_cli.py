@@ -69,9 +69,13 @@ def test_leaderboard_as_markdown(tmp_path, lhco_file, cli):
     cli("run", "method=ae", f"task.data.path={lhco_file}", f"results_dir={tmp_path}", *FAST)
     record, _ = record_of(tmp_path)
     code, out, _ = cli("leaderboard", "--results", str(tmp_path), "--markdown")
-    header, rule, row = out.strip().splitlines()
+    header, rule, row, note = out.strip().splitlines()
     assert code == 0 and header.startswith("| task | method | protocol |") and rule.startswith("|---|")
-    assert f"| {record['metrics']['auc']:.4f} |" in row and row.startswith("| lhco | ae | unsupervised | - | 0 |")
+    auc, error = record["metrics"]["auc"], record["metrics"]["uncertainties"]["figures"]["auc"]["std"]
+    assert f"| {auc:.3f}±{error:.3f} |" in row and 0 < error < 0.1
+    # 200 training events: below the task's minimum, marked on the row and said under the table
+    assert row.startswith("| lhco | ae | unsupervised | - | 0! |") and note.startswith("! a sample below")
+    assert any("train: 200 events, below the task's minimum of 2000" in w for w in record["warnings"])
     code, _, err = cli("leaderboard", "--results", str(tmp_path), "--grid")
     assert code == 2 and "--sweep" in err
 
@@ -83,7 +87,8 @@ def test_leaderboard_grid_of_a_sweep(tmp_path, lhco_file, cli):
     (sweep,) = (tmp_path / "sweeps").iterdir()
     code, out, _ = cli("leaderboard", "--results", str(tmp_path), "--sweep", sweep.name, "--grid")
     lines = out.strip().splitlines()
-    assert code == 0 and lines[0] == "| method | lhco |" and [line.split(" |")[0] for line in lines[2:]] == ["| ae", "| pca"]
+    assert code == 0 and lines[0] == "| method | lhco |" and [line.split(" |")[0] for line in lines[2:4]] == ["| ae", "| pca"]
+    assert lines[2].endswith(" ! |") and lines[-1].startswith("! a sample below")  # the 200 events of the fixture
 
 
 def test_leaderboard_names_a_corrupt_record(tmp_path, cli):

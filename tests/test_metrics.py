@@ -1,6 +1,7 @@
 """Figures of merit against values worked out by hand."""
 import numpy as np
 import pytest
+from scipy.stats import beta
 
 from qhep.harness.metrics import evaluate
 
@@ -17,16 +18,33 @@ def test_auc_counts_pairs_with_half_ties():
 
 
 def test_rejection_at_signal_efficiency():
-    m = evaluate(Y, SCORES)
+    m = evaluate(Y, SCORES, min_background=1)
     assert m["rejection_at_eps_s_0.3"] == pytest.approx(1000 / 20)  # cut at 980: 20 background pass
     assert m["rejection_at_eps_s_0.5"] == pytest.approx(1000 / 500)  # cut at 500
 
 
+def test_a_working_point_on_too_few_background_events_is_a_bound():
+    m = evaluate(Y, SCORES, min_background=25)
+    assert m["rejection_at_eps_s_0.3"] is None  # 20 background events pass: fewer than 25
+    point = m["working_points"]["rejection_at_eps_s_0.3"]
+    assert point["background_events"] == 20 and point["signal_events"] == 3
+    # the 95% upper limit on eps_B from 20 of 1000 is the beta quantile; the rejection is above its inverse
+    assert point["bound"]["side"] == "lower" and point["bound"]["value"] == pytest.approx(1 / beta.ppf(0.95, 21, 980))
+    wide = m["working_points"]["rejection_at_eps_s_0.5"]  # 500 background pass: a number with its interval
+    assert m["rejection_at_eps_s_0.5"] == pytest.approx(2.0) and "bound" not in wide
+    low, high = wide["value_interval"]
+    assert low < 2.0 < high and wide["eps_b_interval"][0] < 0.5 < wide["eps_b_interval"][1]
+
+
 def test_signal_efficiency_at_background_efficiency():
-    m = evaluate(Y, SCORES)
+    m = evaluate(Y, SCORES, min_background=1)
     assert m["eps_s_at_eps_b_1e-02"] == pytest.approx(0.2)  # 10 background >= 990: signals 995, 990
     assert m["eps_s_at_eps_b_1e-03"] == pytest.approx(0.0)
     assert m["eps_s_at_eps_b_1e-04"] is None  # 0.1 background events: not measurable with this test set
+    guarded = evaluate(Y, SCORES, min_background=25)
+    assert guarded["eps_s_at_eps_b_1e-02"] is None  # 10 background events at eps_B = 1e-2: fewer than 25
+    assert guarded["working_points"]["eps_s_at_eps_b_1e-02"] == {"resolved": False, "background_needed": 2500,
+                                                                "test_background": 1000}
 
 
 def test_max_sic_respects_the_background_guard():
@@ -34,6 +52,8 @@ def test_max_sic_respects_the_background_guard():
     m = evaluate(Y, SCORES, min_background=25)
     assert m["max_sic"] == pytest.approx(0.3 / np.sqrt(0.025))
     assert m["max_sic_eps_s"] == pytest.approx(0.3)
+    point = m["working_points"]["max_sic"]
+    assert (point["background_events"], point["signal_events"]) == (25, 3)
     # Without the guard the empty tail wins: one background event and two signals
     assert evaluate(Y, SCORES, min_background=1)["max_sic"] == pytest.approx(0.3 / np.sqrt(20 / 1000))
 

@@ -5,8 +5,8 @@ maximum over them; the Total Improvement (TI) of a signal is its largest SI over
 method is summarised by the minimum, median and maximum TI over signals.
 
 Efficiencies may be weighted by the event weights (sums of weights instead of counts). A working point is
-only quoted where the test background can resolve it: eps_B x N >= 1, with N the background's effective
-number of events (sum w)^2 / sum w^2 (the plain count when unweighted); otherwise it is None, not noise.
+only quoted where it rests on enough test background: eps_B x N >= min_background, with N the background's
+effective number of events (sum w)^2 / sum w^2 (the plain count when unweighted); otherwise it is None, not noise.
 """
 from __future__ import annotations
 
@@ -15,13 +15,17 @@ from collections.abc import Mapping
 import numpy as np
 from sklearn.metrics import roc_curve
 
-from qhep.harness.metrics import signal_efficiency_at
+from qhep.harness.metrics import Statistics, signal_efficiency_at, uncertainties
+from qhep.harness.uncertainty import bootstrap
 
 WORKING_POINTS = (1e-2, 1e-3, 1e-4)
 
 
-def significance_improvement(y: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None) -> dict:
-    """eps_S and SI at each working point, and the maximum SI (None where no working point is resolved)."""
+def significance_improvement(y: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None,
+                             statistics: Statistics | None = None) -> dict:
+    """eps_S and SI at each working point, and the maximum SI (None where no working point is resolved), with
+    their bootstrap uncertainties when statistics asks for replicates."""
+    statistics = statistics or Statistics(min_background=1)
     y = np.asarray(y).astype(int)
     scores = np.asarray(scores, dtype=np.float64)
     weights = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -31,17 +35,34 @@ def significance_improvement(y: np.ndarray, scores: np.ndarray, weights: np.ndar
         raise ValueError(f"{int((~np.isfinite(scores)).sum())} anomaly scores are not finite")
     if len(weights) != len(y) or not (np.isfinite(weights).all() and (weights > 0).all()):
         raise ValueError("event weights must be finite and positive, one per event")
+
+    def figures(eps_b, eps_s, counts):
+        return si_figures(eps_b, eps_s, effective_events(weights * counts, y), statistics.min_background)
+
     eps_b, eps_s, _ = roc_curve(y, scores, sample_weight=weights, drop_intermediate=False)
+    n_effective = effective_events(weights, y)
+    out = {**si_figures(eps_b, eps_s, n_effective, statistics.min_background),
+           "background_effective_events": n_effective, "si_min_background": statistics.min_background}
+    if statistics.replicates:
+        out["si_uncertainties"] = uncertainties(
+            bootstrap(y, scores, figures, statistics.replicates, statistics.seed, weights), statistics)
+    return out
+
+
+def effective_events(weights: np.ndarray, y: np.ndarray) -> float:
+    """The background's effective number of events, (sum w)^2 / sum w^2 (the plain count when unweighted)."""
     background = weights[y == 0]
-    n_effective = float(background.sum() ** 2 / (background**2).sum())
+    return float(background.sum() ** 2 / (background**2).sum())
+
+
+def si_figures(eps_b: np.ndarray, eps_s: np.ndarray, n_effective: float, min_background: int) -> dict:
     out: dict = {}
     for point in WORKING_POINTS:
-        eps = signal_efficiency_at(eps_b, eps_s, point, n_effective)
+        eps = signal_efficiency_at(eps_b, eps_s, point, n_effective, min_background)
         out[f"eps_s_at_eps_b_{point:.0e}"] = eps
         out[f"si_at_eps_b_{point:.0e}"] = None if eps is None else float(eps / np.sqrt(point))
     values = [v for k, v in out.items() if k.startswith("si_") and v is not None]
     out["max_si"] = max(values) if values else None
-    out["background_effective_events"] = n_effective
     return out
 
 

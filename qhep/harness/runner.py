@@ -23,11 +23,12 @@ from qhep.errors import Interrupted, QhepError, describe_os_error
 from qhep.harness.attempts import attempt, read_attempts
 from qhep.harness.budget import check_budget
 from qhep.harness.lock import folder_lock
-from qhep.harness.metrics import downsample_curve, evaluate, roc
+from qhep.harness.metrics import Statistics, downsample_curve, evaluate, roc
 from qhep.harness.records import RECORD_FILE, SCHEMA, environment
 from qhep.harness.reduction import reduce_inputs
 from qhep.harness.scores_file import SCORES_FILE, write_scores
 from qhep.harness.subsample import stratified_subsample
+from qhep.harness.uncertainty import roc_band
 from qhep.methods import METHODS
 from qhep.methods.persistence import MODEL_DIR, has_model, restore, save
 from qhep.protocols import make_protocol
@@ -94,6 +95,15 @@ def load_inputs(cfg: DictConfig) -> Inputs:
     train_x, test_x, reduction = reduce_inputs(data.train.X, data.test.X, data.features,
                                                OmegaConf.to_object(cfg.reduction), is_quantum(cfg), cfg.seed)
     return Inputs(task, data, train_x, test_x, reduction)
+
+
+def sample_warnings(task: DictConfig, cutflow: dict) -> list[str]:
+    """A line for each sample below the task's declared minimum (its card's `minimum_events`)."""
+    minimum = task.get("minimum_events") or {}
+    have = {"train": cutflow["train_events"], "test_background": cutflow["test_background"],
+            "test_signal": cutflow["test_signal"]}
+    return [f"{what.replace('_', ' ')}: {have[what]} events, below the task's minimum of {need}: "
+            "its figures are statistically weak" for what, need in minimum.items() if have[what] < need]
 
 
 def requirements(cfg: DictConfig) -> dict:
@@ -204,8 +214,9 @@ def finish(cfg: DictConfig, started: Started, inputs: Inputs, method, training: 
         scores = method.anomaly_score(test_x, **conditioned(cfg, data.test_values))
     inference_seconds = scoring["seconds"]
 
-    metrics = evaluate(test_y, scores, cfg.min_background, data.expected_counts)
-    metrics.update(inputs.task.metrics(data, scores))
+    statistics = Statistics(cfg.min_background, cfg.bootstrap, cfg.seed)
+    metrics = evaluate(test_y, scores, expected_counts=data.expected_counts, statistics=statistics)
+    metrics.update(inputs.task.metrics(data, scores, statistics))
     eps_b, eps_s = roc(test_y, scores)
     timing = {
         "train_seconds": training.seconds,
@@ -234,11 +245,13 @@ def finish(cfg: DictConfig, started: Started, inputs: Inputs, method, training: 
         "protocol": data.protocol,
         "requirements": requirements(cfg),
         "cutflow": cutflow,
+        "warnings": sample_warnings(cfg.task, cutflow),
         "metrics": metrics,
         "timing": timing,
         "resources": method.resources(),
         "training_loss": getattr(method, "history", []),
         "roc": downsample_curve(eps_b, eps_s),
+        **({"roc_band": roc_band(test_y, scores, cfg.bootstrap, cfg.seed)} if cfg.bootstrap else {}),
         "config": OmegaConf.to_container(cfg, resolve=True),
         "environment": {**environment(), "qhep": __version__},
     }
@@ -252,9 +265,11 @@ def finish(cfg: DictConfig, started: Started, inputs: Inputs, method, training: 
     write_json_atomic(record, started.run_dir / RECORD_FILE)  # last: a record means the run is complete
     if cfg.plots:
         from qhep.reporting.plots import plot_roc_sic
+        from qhep.reporting.tables import figure
 
         plot_roc_sic(eps_b, eps_s, int(metrics["test_background"]), cfg.min_background,
-                     f"{started.label}  AUC {metrics['auc']:.3f}", started.run_dir / "roc_sic.png")
+                     f"{started.label}  AUC {figure(record, 'auc', '.3f')}", started.run_dir / "roc_sic.png",
+                     record.get("roc_band"))
     return record
 
 

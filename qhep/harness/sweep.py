@@ -51,7 +51,7 @@ SWEEP_FILE = "sweep.json"
 SWEEP_SCHEMA = "qhep.sweep/1"
 PLOT_FILE = "sweep.png"
 # Top-level settings that change how a fitted model is scored or reported, never the fit itself.
-SCORING_ONLY = ("min_background", "test_events", "plots", "progress", "results_dir", "dry_run")
+SCORING_ONLY = ("min_background", "bootstrap", "test_events", "plots", "progress", "results_dir", "dry_run")
 HEADLINE = ("auc", "max_sic", "rejection_at_eps_s_0.3")
 SWEEP_FIELDS = {
     "id": Name(), "created": When(), "overrides": ListOf(Text()), "axes": Kind(dict),
@@ -307,6 +307,8 @@ def _start(point: Point, sweep_dir: Path, sweep: dict) -> Started:
 
 def headline(record: dict) -> dict:
     metrics = {key: record["metrics"].get(key) for key in HEADLINE}
+    errors = ((record["metrics"].get("uncertainties") or {}).get("figures") or {})
+    metrics.update({f"{key}_std": (errors.get(key) or {}).get("std") for key in HEADLINE})
     timing = record["timing"]
     return {**metrics, "inference_events_per_second": timing["inference_events_per_second"],
             "train_seconds": timing["train_seconds"]}

@@ -14,12 +14,12 @@ COLUMNS = [  # header, getter
     ("shots", lambda r: _shots(r)),
     ("noise", lambda r: _noise(r)),
     ("training", lambda r: _training(r)),
-    ("seed", lambda r: str(r["seed"])),
-    ("AUC", lambda r: _num(r["metrics"]["auc"], ".4f")),
-    ("1/eB@0.3", lambda r: _num(r["metrics"]["rejection_at_eps_s_0.3"], ".1f")),
-    ("1/eB@0.5", lambda r: _num(r["metrics"]["rejection_at_eps_s_0.5"], ".1f")),
-    ("max SIC", lambda r: _num(r["metrics"]["max_sic"], ".2f")),
-    ("eS@eB=1e-2", lambda r: _num(r["metrics"]["eps_s_at_eps_b_1e-02"], ".3f")),
+    ("seed", lambda r: str(r["seed"]) + ("!" if r.get("warnings") else "")),
+    ("AUC", lambda r: figure(r, "auc", ".3f")),
+    ("1/eB@0.3", lambda r: figure(r, "rejection_at_eps_s_0.3", ".3g")),
+    ("1/eB@0.5", lambda r: figure(r, "rejection_at_eps_s_0.5", ".3g")),
+    ("max SIC", lambda r: figure(r, "max_sic", ".2f")),
+    ("eS@eB=1e-2", lambda r: figure(r, "eps_s_at_eps_b_1e-02", ".3f")),
     ("Z cut", lambda r: _num(r["metrics"].get("expected_significance", {}).get("best_cut"), ".2f")),
     ("train s", lambda r: _num(r["timing"]["train_seconds"], ".1f")),
     ("train ev/s", lambda r: _num(r["timing"]["train_events_per_second"], ".3g")),
@@ -31,6 +31,18 @@ COLUMNS = [  # header, getter
 
 def _num(value, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
+
+
+def figure(record: dict, name: str, fmt: str) -> str:
+    """A figure with its bootstrap standard deviation (`0.841±0.008`); a working point on too few background
+    events as its bound (`>82`); `-` where the test set cannot resolve it."""
+    metrics = record["metrics"]
+    value = metrics.get(name)
+    if value is None:
+        bound = ((metrics.get("working_points") or {}).get(name) or {}).get("bound")
+        return "-" if not bound else (">" if bound["side"] == "lower" else "<") + format(bound["value"], fmt)
+    error = (((metrics.get("uncertainties") or {}).get("figures") or {}).get(name) or {}).get("std")
+    return format(value, fmt) + ("" if error is None else "±" + format(error, fmt if "f" in fmt else ".2g"))
 
 
 def _backend_settings(record: dict) -> dict:
@@ -81,7 +93,8 @@ def markdown_table(records: list[dict]) -> str:
 
 
 def markdown_grid(records: list[dict]) -> str:
-    """Methods down, tasks across, each cell `AUC (max SIC)` of the one record there; a cell with several records
+    """Methods down, tasks across, each cell `AUC (max SIC)` of the one record there, each with its bootstrap standard
+    deviation where the record has one; a cell with several records
     (seeds, backends) is refused rather than averaged silently."""
     tasks = list(dict.fromkeys(r["task"] for r in records))
     label = {id(r): r["method"] + (f" ({r['protocol']['name']})" if (r.get("protocol") or {}).get("name", "unsupervised")
@@ -97,8 +110,11 @@ def markdown_grid(records: list[dict]) -> str:
             found = cells.get((method, task), [])
             if len(found) > 1:
                 raise ValueError(f"{len(found)} records for {method} on {task}: choose one sweep or seed")
-            row.append("" if not found else f"{found[0]['metrics']['auc']:.3f} ({found[0]['metrics']['max_sic']:.2f})")
+            row.append("" if not found else f"{figure(found[0], 'auc', '.3f')} ({figure(found[0], 'max_sic', '.2f')})"
+                       + (" !" if found[0].get("warnings") else ""))
         lines.append(f"| {plain(method)} | " + " | ".join(row) + " |")
+    if any(r.get("warnings") for r in records):
+        lines.append("\n! a sample below the task's declared minimum (the record's warnings say which): weak statistics")
     return "\n".join(lines)
 
 
@@ -120,14 +136,47 @@ def records_table(records: list[dict], title: str, axes: list[str] = ()) -> Tabl
     return table
 
 
+SEED_FIGURES = (("AUC", "auc", ".3f"), ("1/eB@0.3", "rejection_at_eps_s_0.3", ".3g"),
+                ("1/eB@0.5", "rejection_at_eps_s_0.5", ".3g"), ("max SIC", "max_sic", ".2f"),
+                ("train s", None, ".1f"))
+
+
+def seeds_table(records: list[dict], title: str) -> Table:
+    """One row per configuration: each figure as mean ± seed-to-seed std (mean bootstrap std), with the seeds."""
+    from qhep.reporting.seeds import aggregate, describe
+
+    table = Table(title=Text(plain(title)))
+    fixed = [c for c in COLUMNS if c[0] in ("task", "method", "backend", "shots", "noise", "training")]
+    for header, *_ in (*fixed, ("seeds",), *SEED_FIGURES):
+        table.add_column(header, justify="left" if header in TEXT_COLUMNS else "right")
+    for group in aggregate(records, tuple(name for _, name, _ in SEED_FIGURES if name)):
+        first = group["records"][0]
+        train = [r["timing"]["train_seconds"] for r in group["records"]]
+        cells = [get(first) for _, get in fixed]
+        cells.append(", ".join(str(s) if b is None else f"{s}/{b}" for s, b in group["seeds"])
+                     + ("!" if any(r.get("warnings") for r in group["records"]) else ""))
+        cells += [describe(group["figures"][name], fmt) if name else format(sum(train) / len(train), fmt)
+                  for _, name, fmt in SEED_FIGURES]
+        table.add_row(*(Text(plain(c)) for c in cells))
+    return table
+
+
+def markdown_of(table: Table) -> str:
+    """A rich table's header and cells as Markdown."""
+    headers = [str(c.header) for c in table.columns]
+    rows = zip(*(list(c.cells) for c in table.columns))
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows])
+
+
 def _cell(value) -> str:
     return "null" if value is None else format(value, "g") if isinstance(value, float) else str(value)
 
 
 def print_leaderboard(records: list[dict], task: str | None = None, sweep: str | None = None,
-                      markdown: bool = False, grid: bool = False) -> int:
-    """Every run, best AUC first per task; with `sweep`, that sweep's points in the order of its axes. Returns
-    the number of rows."""
+                      markdown: bool = False, grid: bool = False, seeds: bool = False) -> int:
+    """Every run, best AUC first per task; with `sweep`, that sweep's points in the order of its axes; with
+    `seeds`, one row per configuration over its seeds. Returns the number of rows."""
     chosen = [r for r in records if task in (None, r["task"])]
     if sweep is None:
         chosen.sort(key=lambda r: (r["task"], -r["metrics"]["auc"]))
@@ -135,12 +184,17 @@ def print_leaderboard(records: list[dict], task: str | None = None, sweep: str |
     else:
         chosen = sweep_records(chosen, sweep)
         title = f"qhep sweep {sweep}: {len(chosen)} point(s)"
-    if grid:
+    if seeds and not grid:
+        table = seeds_table(chosen, f"{title}, by configuration")
+        console().print(table) if not markdown else print(markdown_of(table))
+    elif grid:
         print(markdown_grid(chosen))
     elif markdown:
         print(markdown_table(chosen))
     elif chosen:
         console().print(records_table(chosen, title, list(chosen[0]["sweep"]["axes"]) if sweep else ()))
+    if any(r.get("warnings") for r in chosen) and not grid:
+        print("! a sample below the task's declared minimum (the record's warnings say which): weak statistics")
     return len(chosen)
 
 
@@ -174,6 +228,8 @@ def print_summary(record: dict, run_dir) -> None:
                         f"{flow['test_background']} background + {flow['test_signal']} signal in the test set; "
                         f"features {', '.join(record['features'])}"))
     out.print(records_table([record], f"{record['task']} / {record['method']}"))
+    for warning in record.get("warnings", []):
+        out.print(plain(f"warning: {warning}"))
     out.print(plain(f"record: {run_dir}"))
 
 

@@ -95,8 +95,9 @@ class Task(ABC):
             raise QhepError(f"task {self.name} has no {view} view; its views: {', '.join(self.views)}")
         return (protocol or make_protocol({"name": "unsupervised"})).apply(self.events(seed, view), seed)
 
-    def metrics(self, data: TaskData, scores: np.ndarray) -> dict:
-        """Figures of merit this task adds to the common ones (none by default)."""
+    def metrics(self, data: TaskData, scores: np.ndarray, statistics=None) -> dict:
+        """Figures of merit this task adds to the common ones (none by default), guarded and given uncertainties
+        as `statistics` (qhep.harness.metrics.Statistics) says."""
         return {}
 
 

@@ -212,12 +212,12 @@ class DarkMachinesTask(Task):
         features = high_level_features(events)
         return np.column_stack([features[c] for c in columns]) if len(events) else np.zeros((0, len(columns))), 0
 
-    def metrics(self, data: TaskData, scores: np.ndarray) -> dict:
+    def metrics(self, data: TaskData, scores: np.ndarray, statistics=None) -> dict:
         """The challenge's figures of merit on the test set: eps_S and SI at eps_B = 1e-2, 1e-3, 1e-4."""
         from qhep.harness.darkmachines_metrics import significance_improvement
 
         weights = data.test_values["weight"] if self.settings["weighted_metrics"] else None
-        return significance_improvement(data.test.y, scores, weights)
+        return significance_improvement(data.test.y, scores, weights, statistics)
 
 
 class _Reservoir:
