@@ -166,8 +166,9 @@ def pairing_problems(cfg: DictConfig, overrides: list[str]) -> list[str]:
     task = TASKS[cfg.task.name]
     view, condition = method.view_of(cfg.method), method.condition_of(cfg.method)
     if view not in task.views:
+        offering = [name for name, other in TASKS.items() if view in other.views]
         return [f"method {cfg.method.name} reads the {view} view; task {cfg.task.name} offers: "
-                f"{', '.join(task.views)}"]
+                f"{', '.join(task.views)}" + (f" (set task={' or task='.join(offering)})" if offering else "")]
     if condition and condition not in task.conditions:
         return [f"method {cfg.method.name} is conditioned on {condition}; task {cfg.task.name} offers "
                 + (f"as conditions: {', '.join(task.conditions)}" if task.conditions else "no condition")]

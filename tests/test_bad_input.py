@@ -70,7 +70,7 @@ BAD_SETTINGS = [
     # valid one by one, not together
     ("method=ae backend=aer", "method ae is classical"), ("protocol=supervised", "set protocol=unsupervised"),
     ("protocol=weak", "protocol"), ("protocol.train_fraction=0", "protocol.train_fraction"),
-    ("method=qae method.encoder=ae", "method=chain"), ("method=chain method.encoder=iforest", "choose one of: ae, pca, vae"),
+    ("method=qae method.encoder=ae", "method=chain"), ("method=chain method.encoder=iforest", "choose one of: ae, imageae, particleae, pca, vae"),
     ("method=chain method.encoder=pca method.encoder.latent_dim=4", "valid settings of method.encoder"),
     ("method=chain method.encoder=pca method.encoder.n_components=5", "method.encoder.n_components=4"),
     ("method=chain method.encoder.name=pca", "method.encoder=<name>"),
@@ -92,7 +92,8 @@ def test_bad_setting_is_one_line_before_any_folder(tmp_path, cli, monkeypatch, o
 def _numeric_settings():
     """(group choice override, key, check) for every declared numeric setting of every registered piece."""
     for name, (method, settings) in METHODS.items():
-        group = f"method={name} protocol={method.protocols[0]}"
+        task = "" if method.view == "features" else "task=top "  # a task that offers the method's view
+        group = f"{task}method={name} protocol={method.protocols[0]}"
         yield from ((group, f"method.{k}", c) for k, c in declared(settings).items())
     for name, backend in BACKENDS.items():
         yield from ((f"backend={name}", f"backend.{k}", c) for k, c in declared(type(backend)).items())

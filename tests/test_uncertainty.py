@@ -6,7 +6,14 @@ from scipy.stats import norm
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from qhep.harness.metrics import Statistics, evaluate
-from qhep.harness.uncertainty import CONFIDENCE, Curves, auc_of, bootstrap, clopper_pearson, upper_limit
+from qhep.harness.uncertainty import (
+    CONFIDENCE,
+    Curves,
+    auc_of,
+    bootstrap,
+    clopper_pearson,
+    upper_limit,
+)
 
 
 def test_weighted_curves_equal_scikit_learn_with_ties():

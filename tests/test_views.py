@@ -62,7 +62,7 @@ def test_the_pairing_is_checked_from_the_declarations(monkeypatch):
     lhco, top = compose_run(["task=lhco"]), compose_run(["task=top"])
     monkeypatch.setitem(config.METHODS, "qae", (Multiplicity, config.METHODS["qae"][1]))
     (problem,) = pairing_problems(lhco, [])
-    assert problem == "method qae reads the constituents view; task lhco offers: features"
+    assert problem == "method qae reads the constituents view; task lhco offers: features (set task=top or task=svj)"
     assert pairing_problems(top, []) == []
 
 

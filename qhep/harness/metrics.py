@@ -13,7 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import roc_curve
 
-from qhep.harness.uncertainty import BOUND_CONFIDENCE, CONFIDENCE, auc_of, bootstrap, clopper_pearson, upper_limit
+from qhep.harness.uncertainty import (
+    BOUND_CONFIDENCE,
+    CONFIDENCE,
+    auc_of,
+    bootstrap,
+    clopper_pearson,
+    upper_limit,
+)
 
 SIGNAL_EFFICIENCIES = (0.3, 0.5)
 BACKGROUND_EFFICIENCIES = (1e-2, 1e-3, 1e-4)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from qhep.methods.autoencoder import Autoencoder, AutoencoderConfig
 from qhep.methods.chain import Chain, ChainConfig
 from qhep.methods.classifier import METHOD as CLASSIFIER
+from qhep.methods.conv_autoencoder import METHODS as JET_AUTOENCODERS
 from qhep.methods.flow import METHOD as FLOW
 from qhep.methods.pyod_methods import BASELINES as PYOD_BASELINES
 from qhep.methods.qae import QAEConfig, QuantumAutoencoder
@@ -18,6 +19,7 @@ METHODS = {
     **SKLEARN_BASELINES,
     **FLOW,
     **VAE,
+    **JET_AUTOENCODERS,
     **CLASSIFIER,
     "chain": (Chain, ChainConfig),
 }
