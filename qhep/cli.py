@@ -172,6 +172,7 @@ def _first_sentence(doc: str | None) -> str:
 
 
 def _generate(args) -> int:
+    from qhep.generation.constituent_rows import LAYOUTS
     from qhep.generation.darkmachines import generate_darkmachines
     from qhep.generation.lhco import generate_lhco
     from qhep.generation.svj import generate_svj
@@ -181,7 +182,7 @@ def _generate(args) -> int:
                   "darkmachines": generate_darkmachines}
     suffix = {"darkmachines": ".csv.gz"}
     settings = {"task": "lhco", "n_background": 100_000, "n_signal": 10_000, "seed": 2020, "output": None,
-                "workers": None}
+                "workers": None, "layout": "published"}
     for item in args.overrides:
         key, sep, value = item.partition("=")
         if not sep or key not in settings:
@@ -194,9 +195,14 @@ def _generate(args) -> int:
             settings[key] = value
     if settings["task"] not in generators:
         raise QhepError(f"generate: unknown task {settings['task']!r}; choose one of: {', '.join(generators)}")
+    jets = settings["task"] in ("top", "svj")  # the tasks with a compact layout of their own
+    layouts = LAYOUTS if jets else ("published",)
+    if settings["layout"] not in layouts:
+        raise QhepError(f"generate: layout {settings['layout']!r} for task {settings['task']}; choose one of: "
+                        f"{', '.join(layouts)}")
     output = Path(settings["output"] or settings["task"] + suffix.get(settings["task"], ".h5"))
     flow = generators[settings["task"]](output, settings["n_background"], settings["n_signal"], settings["seed"],
-                                        workers=settings["workers"])
+                                        workers=settings["workers"], **({"layout": settings["layout"]} if jets else {}))
     for stream, counts in flow.items():
         print(f"{stream}: {counts['selected']} selected of {counts['generated']} generated "
               f"({counts['selected'] / max(counts['generated'], 1):.1%}); {counts['failed']} failed in Pythia")

@@ -253,7 +253,7 @@ def test_darkmachines_info_bad_lines_are_one_line_errors(tmp_path, lines, messag
     assert code == 2 and err.count("\n") == 1 and str(path) in err and message in err
 
 
-@pytest.mark.parametrize("name, layout", [("top.h5", "jet-constituents"), ("svj.h5", "jet-constituents"),
+@pytest.mark.parametrize("name, layout", [("top.h5", "qhep-jets"), ("svj.h5", "qhep-jets"),
                                           ("darkmachines.csv.gz", "darkmachines-csv"), ("lhco.h5", "lhco-features")])
 def test_shipped_samples_are_recognised(name, layout):
     assert detect(embedded_sample(name)).name == layout

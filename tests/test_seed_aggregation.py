@@ -52,3 +52,15 @@ def test_leaderboard_by_configuration(tmp_path, lhco_file, cli):
     header, _, row, note = out.strip().splitlines()
     assert code == 0 and "| seeds | AUC |" in header and row.startswith("| lhco | kde | - | - | - | - | 0, 1! | ")
     assert row.count("±") == 2 and note.startswith("! a sample below")  # AUC and max SIC; the rejections: none
+
+
+def test_a_grid_cell_over_seeds_shows_their_mean_and_both_spreads():
+    from qhep.reporting.tables import markdown_grid
+
+    runs = [record(0, 0.7, 0.01), record(1, 0.8, 0.03)]
+    for r in runs:
+        r["metrics"]["max_sic"] = None
+    lines = markdown_grid(runs).splitlines()
+    assert lines[2] == "| qae | 0.750±0.071 (0.020); - |"
+    with pytest.raises(ValueError, match="2 configurations for qae on lhco"):
+        markdown_grid([runs[0], record(1, 0.8, 0.03, n_layers=3)])

@@ -38,7 +38,8 @@ def test_parse_axes_uses_hydras_grammar():
                               "backend.noise=fake:FakeManilaV2", "task.features=[mjj,mj_min]"])
     assert fixed == ["task=lhco", "backend.noise=fake:FakeManilaV2", "task.features=[mjj,mj_min]"]
     assert axes == [("backend.shots", ["backend.shots=100", "backend.shots=null"]),
-                    ("seed", ["seed=0", "seed=1", "seed=2"]), ("method", ["method=ae", "method=qae", "method=vae"])]
+                    ("seed", ["seed=0", "seed=1", "seed=2"]), ("method", ["method=ae", "method=imageae", "method=particleae", "method=qae",
+                                                             "method=vae"])]
     for bad, message in ((["task=lhco"], "needs at least one axis"), (["seed=1,,2"], "seed=1,,2"),
                          (["method.lr=interval(0,1)"], "interval"), (["seed=1,2", "seed=3,4"], "twice")):
         with pytest.raises(QhepError, match=message):

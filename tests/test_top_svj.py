@@ -234,8 +234,10 @@ def top_sample():
 
 @pytest.fixture(scope="module")
 def svj_sample():
+    from qhep.formats.jet_sample import read_extra
+
     path = embedded_sample("svj.h5")
-    return read_jets(path), pd.read_hdf(path, "event")
+    return read_jets(path), pd.DataFrame(read_extra(path))
 
 
 def _pt_eta(p4):
@@ -245,12 +247,14 @@ def _pt_eta(p4):
 
 def test_top_sample_layout_and_selection(top_sample):
     batch, _, signal = top_sample
-    frame = pd.read_hdf(embedded_sample("top.h5"), "table", start=0, stop=1)
-    assert len(frame.columns) == 806 and frame["ttv"].iloc[0] == 0
-    assert batch.constituents.shape[1:] == (200, 4) and signal.sum() == (~signal).sum() == 1500
+    from qhep.formats.jet_sample import is_jet_sample
+
+    assert is_jet_sample(embedded_sample("top.h5"))  # qhep's compact layout (qhep.formats.jet_sample)
+    assert batch.constituents.shape[1:] == (200, 4) and signal.sum() == (~signal).sum() == 20_000
     assert signal[:100].any() and (~signal[:100]).any()  # seeded shuffle: every block holds both classes
     pt, eta = _pt_eta(batch.constituents.sum(axis=1))
-    assert ((pt > 550) & (pt < 650) & (np.abs(eta) < 2)).all()
+    # the selection's window, to the layout's float16 precision (2.4e-4 of a constituent's pT fraction)
+    assert ((pt > 550 * (1 - 3e-4)) & (pt < 650 * (1 + 3e-4)) & (np.abs(eta) < 2 + 1e-3)).all()
     # Constituents are pT-sorted with the padding at the end.
     cpt = np.hypot(batch.constituents[..., 0], batch.constituents[..., 1])
     assert (np.diff(cpt, axis=1) <= 1e-3).all() and (batch.mask[:, :-1] >= batch.mask[:, 1:]).all()
@@ -276,9 +280,10 @@ def test_top_jets_have_the_top_mass_and_three_prongs(top_sample):
 def test_svj_sample_has_missing_momentum_along_the_jets(svj_sample):
     batch, event = svj_sample
     signal = batch.labels == 1
-    assert batch.constituents.shape[1:] == (200, 4) and signal.sum() == (~signal).sum() == 2500
+    assert batch.constituents.shape[1:] == (200, 4) and signal.sum() == (~signal).sum() == 20_000
     pt, eta = _pt_eta(batch.constituents.sum(axis=1))
-    assert ((pt > 150) & (pt < 350) & (np.abs(eta) < 2)).all()
+    # the selection's window, to the layout's float16 precision
+    assert ((pt > 150 * (1 - 3e-4)) & (pt < 350 * (1 + 3e-4)) & (np.abs(eta) < 2 + 1e-3)).all()
     met, near = event["met"].to_numpy(), event["jet_invisible_pt"].to_numpy()
     assert len(event) == len(batch)
     assert np.mean(met[signal]) > 3 * np.mean(met[~signal])
@@ -336,6 +341,9 @@ def tiny_generations(tmp_path_factory):
             path = tmp_path_factory.mktemp(f"{name}{workers}") / f"{name}.h5"
             flow = generate(path, 5, 5, seed=3, workers=workers, show_progress=False, chunk_size=3)
             out[name, workers] = path, flow
+        path = tmp_path_factory.mktemp(f"{name}qhep") / f"{name}.h5"  # qhep's compact layout
+        out[name, "qhep"] = path, generate(path, 5, 5, seed=3, workers=2, show_progress=False, chunk_size=3,
+                                           layout="qhep")
     return out
 
 
@@ -347,6 +355,37 @@ def test_generation_is_bit_identical(tiny_generations, name):
     batch = read_jets(one)
     assert len(batch) == 10 and batch.labels.sum() == 5 and batch.constituents.shape[1] == 200
     assert all(f["selected"] == 5 and f["generated"] >= 5 for f in flow.values())
+
+
+@pytest.mark.parametrize("name", ["top", "svj"])
+def test_the_compact_layout_holds_the_same_jets(tiny_generations, name, tmp_path):
+    from qhep.formats.jet_sample import from_published
+
+    published, compact = tiny_generations[name, 1][0], tiny_generations[name, "qhep"][0]
+    # generating in the compact layout and converting the published file give the same bytes
+    from_published(published, tmp_path / "converted.h5")
+    assert hashlib.sha256((tmp_path / "converted.h5").read_bytes()).digest() == hashlib.sha256(
+        compact.read_bytes()).digest()
+    (a,), (b,) = list(iter_jets(published)), list(iter_jets(compact))
+    np.testing.assert_array_equal(a.mask, b.mask)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    # float16 relative coordinates: every four-momentum component within 1e-3 of the constituent's energy
+    assert np.abs(a.constituents - b.constituents).max(axis=-1).max() <= 1e-3 * a.constituents[..., 3].max()
+    fa, fb = jet_features(a.constituents, a.mask), jet_features(b.constituents, b.mask)
+    for feature in ("mass", "pt", "n_constituents"):  # masses kept: the jet mass moves by a few 1e-4 only
+        np.testing.assert_allclose(fb[feature], fa[feature], rtol=1e-3)
+
+
+def test_a_damaged_compact_sample_is_refused_in_one_line(tiny_generations, tmp_path):
+    import h5py
+
+    path = tmp_path / "short.h5"
+    path.write_bytes(tiny_generations["top", "qhep"][0].read_bytes())
+    with h5py.File(path, "a") as handle:
+        del handle["label"]
+        handle.create_dataset("label", data=np.zeros(3, dtype=np.int8))
+    with pytest.raises(DataError, match=r"short.h5: qhep.jets/1 datasets of different lengths"):
+        list(iter_jets(path))
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -41,14 +41,43 @@ def jet_kinematics(constituents: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def describe(path: str | Path, sample_values: int = SAMPLE_VALUES, key: str | None = None) -> Summary:
     info = inspect_table(path, key)
-    values_per_jet = len(FIELDS) * info.n_constituents + 1
-    ranges = sample_ranges(info.n_rows, max(sample_values // values_per_jet, 1))
+    last = info.n_constituents - 1
+    truth = f"present ({' '.join(TRUTH)})" if info.has_truth else f"absent (no {' '.join(TRUTH)})"
+    return _summary(path, JET_CONSTITUENTS.title, info.n_rows, info.n_constituents, sample_values,
+                    lambda begin, end: read_jets(info.path, begin, end, info.key), f"from column {LABEL}",
+                    [("table", f"key '{info.key}'"),
+                     ("constituent slots", f"N = {info.n_constituents} (E_i PX_i PY_i PZ_i, i = 0..{last})"),
+                     ("truth columns", truth)])
+
+
+def describe_jet_sample(path: str | Path, sample_values: int = SAMPLE_VALUES) -> Summary:
+    """The same summary for qhep's compact jet-sample layout."""
+    import h5py
+
+    from qhep.formats.constituents import JetBatch
+    from qhep.formats.detect import QHEP_JETS
+    from qhep.formats.jet_sample import count_jets, read_block, read_extra
+
+    n = count_jets(path)
+    with h5py.File(path, "r") as handle:
+        slots, truth = handle["constituents"].shape[1], "truth" in handle
+    extras = ", ".join(read_extra(path)) or "none"
+    return _summary(path, QHEP_JETS.title, n, slots, sample_values,
+                    lambda begin, end: JetBatch(*read_block(path, begin, end)), "from dataset label",
+                    [("constituent slots", f"C = {slots} (pT fraction, d-eta, d-phi, mass; float16)"),
+                     ("truth", "present (px, py, pz, E)" if truth else "absent"), ("per-jet extras", extras)])
+
+
+def _summary(path, title: str, n_rows: int, slots: int, sample_values: int, read, label_source: str,
+             details: list) -> Summary:
+    values_per_jet = len(FIELDS) * slots + 1
+    ranges = sample_ranges(n_rows, max(sample_values // values_per_jet, 1))
     stats = Accumulator(FEATURES)
     labels = {"background": 0, "signal": 0}
     directionless = 0
     for start, stop in ranges:
         for begin in range(start, stop, CHUNK_JETS):
-            batch = read_jets(info.path, begin, min(begin + CHUNK_JETS, stop), info.key)
+            batch = read(begin, min(begin + CHUNK_JETS, stop))
             features = jet_kinematics(batch.constituents, batch.mask)
             has_direction = np.isfinite(features[:, 2])
             directionless += int((~has_direction).sum())
@@ -56,16 +85,9 @@ def describe(path: str | Path, sample_values: int = SAMPLE_VALUES, key: str | No
                 stats.add(column, features[has_direction if column == 2 else slice(None), column])
             labels["signal"] += int(batch.labels.sum())
             labels["background"] += int(len(batch) - batch.labels.sum())
-    note = sample_note(ranges, info.n_rows)
+    note = sample_note(ranges, n_rows)
     feature_note = f"jets from their constituent four-momenta, {note}"
     if directionless:
         feature_note += f"; {directionless:,} jet(s) with pT = 0 left out of eta"
-    last = info.n_constituents - 1
-    truth = f"present ({' '.join(TRUTH)})" if info.has_truth else f"absent (no {' '.join(TRUTH)})"
-    return Summary(
-        str(path), JET_CONSTITUENTS.title, info.n_rows, "exact, from HDF5 metadata", labels,
-        f"from column {LABEL}, {note}", [FeatureGroup(feature_note, stats.stats())],
-        details=[("table", f"key '{info.key}'"),
-                 ("constituent slots", f"N = {info.n_constituents} (E_i PX_i PY_i PZ_i, i = 0..{last})"),
-                 ("truth columns", truth)],
-    )
+    return Summary(str(path), title, n_rows, "exact, from HDF5 metadata", labels, f"{label_source}, {note}",
+                   [FeatureGroup(feature_note, stats.stats())], details=details)

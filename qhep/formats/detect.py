@@ -246,13 +246,22 @@ def _is_darkmachines(probe: Probe) -> bool:
     return True
 
 
+def _is_qhep_jets(probe: Probe) -> bool:
+    from qhep.formats.jet_sample import is_jet_sample
+
+    return probe.kind == "hdf5" and is_jet_sample(probe.path)
+
+
+QHEP_JETS = Format("qhep-jets", "qhep jet sample (qhep.jets/1 layout: leading constituents as float16 pT fraction, "
+                   "d-eta, d-phi and mass about a float32 jet axis; qhep's embedded top and svj samples)",
+                   _is_qhep_jets, "qhep.data.constituents_info:describe_jet_sample")
 JET_CONSTITUENTS = Format("jet-constituents", "jet constituents (top tagging train/val/test.h5, semi-visible jets "
                           "qcd_constit.h5 / aachen_constit.h5 layout)", _is_jet_constituents,
                           "qhep.data.constituents_info:describe")
 DARKMACHINES_CSV = Format("darkmachines-csv", "Dark Machines events (`;`-separated text, plain, gzip or bzip2)",
                           _is_darkmachines, "qhep.data.darkmachines_info:describe")
 
-FORMATS: list[Format] = [LHCO_RAW, LHCO_FEATURES, LHCO_QCD_EXTRA, JET_CONSTITUENTS, DARKMACHINES_CSV]
+FORMATS: list[Format] = [LHCO_RAW, LHCO_FEATURES, LHCO_QCD_EXTRA, QHEP_JETS, JET_CONSTITUENTS, DARKMACHINES_CSV]
 
 
 def detect(path: str | Path) -> Format:

@@ -64,14 +64,18 @@ def split_rows(rows: np.ndarray, n_constituents: int) -> tuple[np.ndarray, np.nd
     return rows[:, :width].reshape(-1, n_constituents, 4), rows[:, width : width + 4], rows[:, width + 4 :]
 
 
+LAYOUTS = ("published", "qhep")
+
+
 def write_constituent_sample(path, streams, event_fn, n_constituents: int, seed: int, workers: int | None,
                              show_progress: bool, chunk_size: int, multiplicity_column: int,
-                             extra_columns: dict | None = None) -> dict:
-    """Generate jet streams and write them in the top-tagging layout, in a seeded random order (as the published
-    files are, so the first rows hold both classes); returns the cut flow per stream.
+                             extra_columns: dict | None = None, layout: str = "published") -> dict:
+    """Generate jet streams and write them, in a seeded random order (as the published files are, so the first
+    rows hold both classes), in the top-tagging layout or qhep's compact one (qhep.formats.jet_sample); returns
+    the cut flow per stream.
 
     `multiplicity_column`: the extras column holding the constituent count (to report truncated jets);
-    `extra_columns`: names of extras columns stored per jet under the key `event`.
+    `extra_columns`: names of extras columns stored per jet (under the key `event`, or the group `extra`).
     """
     import os
     from pathlib import Path
@@ -79,6 +83,7 @@ def write_constituent_sample(path, streams, event_fn, n_constituents: int, seed:
     import pandas as pd
 
     from qhep.formats.constituents import inspect_table, write_jets
+    from qhep.formats.jet_sample import count_jets, write_jet_sample
     from qhep.generation.chunks import generate_streams, install_output, parts_dir_of
 
     path = Path(path)
@@ -90,13 +95,15 @@ def write_constituent_sample(path, streams, event_fn, n_constituents: int, seed:
     labels = np.concatenate([np.full(len(rows[s.name]), int(s.label)) for s in streams])
     order = np.random.default_rng(seed).permutation(len(labels))
     constituents, truth, extras = (np.concatenate([p[i] for p in parts])[order] for i in (0, 1, 2))
-    extra = None
-    if extra_columns:
-        extra = {"event": pd.DataFrame({name: extras[:, i].astype(dtype) for i, (name, dtype)
-                                        in enumerate(extra_columns.items())})}
+    columns = {name: extras[:, i].astype(dtype) for i, (name, dtype) in enumerate((extra_columns or {}).items())}
     tmp = path.with_name(path.name + ".tmp")
-    write_jets(tmp, constituents, labels[order], truth=truth, **({"extra": extra} if extra else {}))
-    install_output(tmp, path, len(labels), lambda p: inspect_table(p).n_rows)
+    if layout == "qhep":
+        write_jet_sample(tmp, constituents, labels[order], n_constituents, truth=truth, extra=columns)
+        install_output(tmp, path, len(labels), count_jets)
+    else:
+        write_jets(tmp, constituents, labels[order], truth=truth,
+                   **({"extra": {"event": pd.DataFrame(columns)}} if columns else {}))
+        install_output(tmp, path, len(labels), lambda p: inspect_table(p).n_rows)
     report = {name: vars(flow) for name, flow in flows.items()}
     for stream, (_, _, columns) in zip(streams, parts):
         report[stream.name]["truncated_jets"] = int((columns[:, multiplicity_column] > n_constituents).sum())

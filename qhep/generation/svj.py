@@ -109,10 +109,10 @@ def svj_event_row(event) -> np.ndarray | None:
 
 
 def generate_svj(path: str | Path, n_background: int, n_signal: int, seed: int, workers: int | None = None,
-                 show_progress: bool = True, chunk_size: int = 250, **model) -> dict:
+                 show_progress: bool = True, chunk_size: int = 250, layout: str = "published", **model) -> dict:
     """Write the sample (QCD and semi-visible jets, seeded random order); `model`: svj_settings' arguments."""
     streams = [Stream("qcd", QCD_DIJET, n_background, 0.0), Stream("svj", svj_settings(**model), n_signal, 1.0)]
     return write_constituent_sample(path, streams, svj_event_row, N_CONSTITUENTS, seed, workers, show_progress,
                                     chunk_size, multiplicity_column=2,
                                     extra_columns={"met": np.float32, "jet_invisible_pt": np.float32,
-                                                   "n_constituents": np.int64})
+                                                   "n_constituents": np.int64}, layout=layout)

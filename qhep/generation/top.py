@@ -73,8 +73,8 @@ def top_event_row(event) -> np.ndarray | None:
 
 
 def generate_top(path: str | Path, n_background: int, n_signal: int, seed: int, workers: int | None = None,
-                 show_progress: bool = True, chunk_size: int = 250) -> dict:
+                 show_progress: bool = True, chunk_size: int = 250, layout: str = "published") -> dict:
     """Write the sample (QCD and top jets in a seeded random order); returns the cut flow per stream."""
     streams = [Stream("qcd", QCD_DIJET, n_background, 0.0), Stream("top", TTBAR_HADRONIC, n_signal, 1.0)]
     return write_constituent_sample(path, streams, top_event_row, N_CONSTITUENTS, seed, workers, show_progress,
-                                    chunk_size, multiplicity_column=0)
+                                    chunk_size, multiplicity_column=0, layout=layout)

@@ -94,7 +94,8 @@ def markdown_table(records: list[dict]) -> str:
 
 def markdown_grid(records: list[dict]) -> str:
     """Methods down, tasks across, each cell `AUC (max SIC)` of the one record there, each with its bootstrap standard
-    deviation where the record has one; a cell with several records
+    deviation where the record has one, or over the seeds of one configuration their mean ± seed-to-seed standard
+    deviation (mean bootstrap standard deviation); a cell with several configurations
     (seeds, backends) is refused rather than averaged silently."""
     tasks = list(dict.fromkeys(r["task"] for r in records))
     label = {id(r): r["method"] + (f" ({r['protocol']['name']})" if (r.get("protocol") or {}).get("name", "unsupervised")
@@ -108,14 +109,25 @@ def markdown_grid(records: list[dict]) -> str:
         row = []
         for task in tasks:
             found = cells.get((method, task), [])
-            if len(found) > 1:
-                raise ValueError(f"{len(found)} records for {method} on {task}: choose one sweep or seed")
-            row.append("" if not found else f"{figure(found[0], 'auc', '.3f')} ({figure(found[0], 'max_sic', '.2f')})"
-                       + (" !" if found[0].get("warnings") else ""))
+            row.append(_grid_cell(found, method, task) + (" !" if any(r.get("warnings") for r in found) else ""))
         lines.append(f"| {plain(method)} | " + " | ".join(row) + " |")
     if any(r.get("warnings") for r in records):
         lines.append("\n! a sample below the task's declared minimum (the record's warnings say which): weak statistics")
     return "\n".join(lines)
+
+
+def _grid_cell(found: list[dict], method: str, task: str) -> str:
+    from qhep.reporting.seeds import aggregate, describe
+
+    if not found:
+        return ""
+    if len(found) == 1:
+        return f"{figure(found[0], 'auc', '.3f')} ({figure(found[0], 'max_sic', '.2f')})"
+    groups = aggregate(found, ("auc", "max_sic"))
+    if len(groups) > 1:
+        raise ValueError(f"{len(groups)} configurations for {method} on {task}: choose one sweep")
+    figures = groups[0]["figures"]
+    return f"{describe(figures['auc'], '.3f')}; {describe(figures['max_sic'], '.2f')}"
 
 
 TEXT_COLUMNS = ("task", "method", "backend", "noise", "training")
