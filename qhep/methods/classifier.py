@@ -9,7 +9,6 @@ epoch with the lowest validation loss (CATHODE's classifier is [64, 64, 64], lr 
 """
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 
@@ -19,8 +18,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.preprocessing import StandardScaler
 
 from qhep.errors import QhepError
-from qhep.methods.base import AnomalyDetector, train_epochs
+from qhep.methods.base import AnomalyDetector
 from qhep.methods.threads import one_openmp_thread, one_torch_thread
+from qhep.methods.training import train_keeping_best, validation_split
 from qhep.settings import Choice, Flag, ListOf, Number, setting
 
 MODELS = ("hgb", "mlp")
@@ -124,12 +124,7 @@ class SupervisedClassifier(AnomalyDetector):
         c = self.config
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
-        order = rng.permutation(len(x))
-        n_val = int(round(c.validation_fraction * len(x)))
-        if len(x) - n_val < 1:
-            raise QhepError(f"method classifier: validation_fraction={c.validation_fraction} leaves no training "
-                            "events: lower method.validation_fraction")
-        train, val = order[n_val:], order[:n_val]
+        train, val = validation_split(len(x), c.validation_fraction, rng, "classifier")
         weights = np.ones(len(y))
         if c.class_weight == "balanced":  # as scikit-learn's: n / (2 n_class), on the whole training set
             weights = len(y) / (2.0 * np.bincount(y, minlength=2))[y]
@@ -142,30 +137,19 @@ class SupervisedClassifier(AnomalyDetector):
             if i < len(sizes) - 2:
                 layers.append(torch.nn.ReLU())
         self.model_ = torch.nn.Sequential(*layers).double()
-        optimiser = torch.optim.Adam(self.model_.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         loss_of = torch.nn.functional.binary_cross_entropy_with_logits
-        batches_per_epoch = math.ceil(len(xt) / c.batch_size)
-        state = {"batches": 0, "best": math.inf, "weights": None}
-        self.validation_history = []
 
-        def step(batch):
-            optimiser.zero_grad()
-            loss = loss_of(self.model_(xt[batch])[:, 0], yt[batch], weight=wt[batch])
-            loss.backward()
-            optimiser.step()
-            state["batches"] += 1
-            if n_val and state["batches"] % batches_per_epoch == 0:  # end of an epoch
-                with torch.no_grad():
-                    val = float(loss_of(self.model_(xv)[:, 0], yv, weight=wv))
-                self.validation_history.append(val)
-                if val < state["best"]:
-                    state["best"], state["weights"] = val, copy.deepcopy(self.model_.state_dict())
-            return loss.item()
+        @torch.no_grad()
+        def validation_loss() -> float:
+            return float(loss_of(self.model_(xv)[:, 0], yv, weight=wv))
 
-        self.history = train_epochs(len(xt), c.epochs, c.batch_size, rng, step, self.progress,
-                                    "training classifier (mlp)")
-        if state["weights"] is not None:
-            self.model_.load_state_dict(state["weights"])
+        trained = train_keeping_best(
+            self.model_, torch.optim.Adam(self.model_.parameters(), lr=c.lr, weight_decay=c.weight_decay), len(xt),
+            c.epochs, c.batch_size, rng, lambda batch: loss_of(self.model_(xt[batch])[:, 0], yt[batch], weight=wt[batch]),
+            validation_loss if len(val) else None, self.progress, "training classifier (mlp)",
+            lambda loss: f"method classifier: the training loss became {loss} (diverged): lower method.lr (now "
+                         f"{c.lr:g})")
+        self.history, self.validation_history = trained.history, trained.validation_history
 
     @one_torch_thread()
     def anomaly_score(self, X: np.ndarray) -> np.ndarray:

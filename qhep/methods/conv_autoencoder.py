@@ -22,7 +22,6 @@ qhep.methods.flow. Both are also encoders: `transform` gives the latent coordina
 # ruff: noqa: RUF009  (setting() in dataclass defaults is how qhep declares a setting's check: qhep.settings)
 from __future__ import annotations
 
-import copy
 import math
 from abc import abstractmethod
 from dataclasses import dataclass
@@ -32,8 +31,9 @@ import numpy as np
 import torch
 
 from qhep.errors import QhepError
-from qhep.methods.base import AnomalyDetector, train_epochs
+from qhep.methods.base import AnomalyDetector
 from qhep.methods.threads import one_torch_thread
+from qhep.methods.training import train_keeping_best, validation_split
 from qhep.settings import ListOf, Number, setting
 
 SCORE_BATCH = 1024  # events per forward pass when scoring (bounds memory, not results)
@@ -107,14 +107,6 @@ class _ReconstructionAutoencoder(AnomalyDetector):
     def _build(self, shape: tuple[int, ...]) -> _Network:
         """The network for inputs of this per-event shape."""
 
-    def _split(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        order = rng.permutation(n)
-        n_val = round(self.config.validation_fraction * n)
-        if n_val and n - n_val < 1:
-            raise QhepError(f"method {self.name}: validation_fraction={self.config.validation_fraction} leaves no "
-                            f"training events of {n}: lower method.validation_fraction")
-        return order[n_val:], order[:n_val]
-
     @one_torch_thread()
     def fit(self, X, y=None) -> _ReconstructionAutoencoder:
         c = self.config
@@ -125,38 +117,18 @@ class _ReconstructionAutoencoder(AnomalyDetector):
         data = self._tensor(X)
         if not torch.isfinite(data).all():
             raise QhepError(f"method {self.name}: the training events hold non-finite values (NaN or inf)")
-        train_index, val_index = self._split(len(data), rng)
+        train_index, val_index = validation_split(len(data), c.validation_fraction, rng, self.name)
         x, x_val = data[train_index], data[val_index]
         self.model_ = self._build(tuple(x.shape[1:]))
-        optimiser = torch.optim.Adam(self.model_.parameters(), lr=c.lr, weight_decay=c.weight_decay)
-        batches_per_epoch = math.ceil(len(x) / c.batch_size)
-        state = {"batches": 0, "best": math.inf, "weights": None}
-        self.validation_history, self.best_epoch_ = [], None
-
-        def step(batch):
-            self.model_.train()
-            optimiser.zero_grad()
-            loss = torch.mean((self.model_(x[batch]) - x[batch]) ** 2)
-            if not torch.isfinite(loss):
-                raise QhepError(f"method {self.name}: the training loss became {loss.item()} (diverged): lower "
-                                f"method.lr (now {c.lr:g})")
-            loss.backward()
-            optimiser.step()
-            state["batches"] += 1
-            if len(x_val) and state["batches"] % batches_per_epoch == 0:  # end of an epoch
-                val = float(torch.cat([self._errors(b) for b in x_val.split(SCORE_BATCH)]).mean())
-                self.validation_history.append(val)
-                if val < state["best"]:  # a non-finite validation loss never counts as best
-                    state["best"], state["weights"] = val, copy.deepcopy(self.model_.state_dict())
-                    self.best_epoch_ = len(self.validation_history)
-            return loss.item()
-
-        self.history = train_epochs(len(x), c.epochs, c.batch_size, rng, step, self.progress, f"training {self.name}")
-        if state["weights"] is not None:
-            self.model_.load_state_dict(state["weights"])
-        else:
-            self.best_epoch_ = c.epochs
-        self.model_.eval()
+        trained = train_keeping_best(
+            self.model_, torch.optim.Adam(self.model_.parameters(), lr=c.lr, weight_decay=c.weight_decay), len(x),
+            c.epochs, c.batch_size, rng, lambda batch: torch.mean((self.model_(x[batch]) - x[batch]) ** 2),
+            (lambda: float(torch.cat([self._errors(b) for b in x_val.split(SCORE_BATCH)]).mean())) if len(x_val)
+            else None, self.progress, f"training {self.name}",
+            lambda loss: f"method {self.name}: the training loss became {loss} (diverged): lower method.lr (now "
+                         f"{c.lr:g})")
+        self.history, self.validation_history, self.best_epoch_ = (trained.history, trained.validation_history,
+                                                                   trained.best_epoch)
         return self
 
     @torch.no_grad()

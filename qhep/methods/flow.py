@@ -9,8 +9,6 @@ With `condition=mjj` the flow is conditional, p(x | mjj) (CATHODE's and ANODE's 
 """
 from __future__ import annotations
 
-import copy
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,8 +17,9 @@ import zuko
 from sklearn.preprocessing import StandardScaler
 
 from qhep.errors import QhepError
-from qhep.methods.base import AnomalyDetector, train_epochs
+from qhep.methods.base import AnomalyDetector
 from qhep.methods.threads import one_torch_thread
+from qhep.methods.training import train_keeping_best, validation_split
 from qhep.settings import Choice, ListOf, Number, Text, setting
 
 FLOWS = ("maf", "nsf")
@@ -71,14 +70,6 @@ class FlowDetector(AnomalyDetector):
             return zuko.flows.NSF(n_features, bins=c.bins, **kwargs)
         return zuko.flows.MAF(n_features, **kwargs)
 
-    def _split(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        order = rng.permutation(n)
-        n_val = int(round(self.config.validation_fraction * n))
-        if n_val and n - n_val < 1:
-            raise QhepError(f"method flow: validation_fraction={self.config.validation_fraction} leaves no "
-                            f"training events of {n}: lower method.validation_fraction")
-        return order[n_val:], order[:n_val]
-
     @one_torch_thread()
     def fit(self, X: np.ndarray, y=None, condition: np.ndarray | None = None) -> FlowDetector:
         c = self.config
@@ -89,40 +80,20 @@ class FlowDetector(AnomalyDetector):
         if c.condition:
             self.condition_scaler_ = StandardScaler()
         context = self._context(condition, fitting=True)
-        train_index, val_index = self._split(len(data), rng)
+        train_index, val_index = validation_split(len(data), c.validation_fraction, rng, "flow")
         x, x_val = data[train_index], data[val_index]
         m, m_val = (context[train_index], context[val_index]) if context is not None else (None, None)
         self.model_ = self._build(x.shape[1])
-        optimiser = torch.optim.Adam(self.model_.parameters(), lr=c.lr, weight_decay=c.weight_decay)
-        batches_per_epoch = math.ceil(len(x) / c.batch_size)
-        state = {"batches": 0, "best": math.inf, "weights": None}
-        self.validation_history = []
-
-        def step(batch):
-            self.model_.train()
-            optimiser.zero_grad()
-            loss = -self.model_(None if m is None else m[batch]).log_prob(x[batch]).mean()
-            if not torch.isfinite(loss):
-                raise QhepError(f"method flow: the training loss became {loss.item()} (diverged): lower method.lr "
-                                f"(now {c.lr:g}) or use method.flow=maf")
-            loss.backward()
-            optimiser.step()
-            state["batches"] += 1
-            if len(x_val) and state["batches"] % batches_per_epoch == 0:  # end of an epoch
-                val = float(-self._log_prob(x_val, m_val).double().mean())
-                self.validation_history.append(val)
-                if val < state["best"]:  # a non-finite validation loss never counts as best
-                    state["best"], state["weights"] = val, copy.deepcopy(self.model_.state_dict())
-                    self.best_epoch_ = len(self.validation_history)
-            return loss.item()
-
-        self.history = train_epochs(len(x), c.epochs, c.batch_size, rng, step, self.progress,
-                                    f"training flow ({c.flow})")
-        if state["weights"] is not None:
-            self.model_.load_state_dict(state["weights"])
-        else:
-            self.best_epoch_ = c.epochs
-        self.model_.eval()
+        trained = train_keeping_best(
+            self.model_, torch.optim.Adam(self.model_.parameters(), lr=c.lr, weight_decay=c.weight_decay), len(x),
+            c.epochs, c.batch_size, rng,
+            lambda batch: -self.model_(None if m is None else m[batch]).log_prob(x[batch]).mean(),
+            (lambda: float(-self._log_prob(x_val, m_val).double().mean())) if len(x_val) else None,
+            self.progress, f"training flow ({c.flow})",
+            lambda loss: f"method flow: the training loss became {loss} (diverged): lower method.lr (now {c.lr:g}) "
+                         "or use method.flow=maf")
+        self.history, self.validation_history, self.best_epoch_ = (trained.history, trained.validation_history,
+                                                                   trained.best_epoch)
         return self
 
     @one_torch_thread()
