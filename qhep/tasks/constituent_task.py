@@ -117,7 +117,7 @@ class ConstituentTask(Task):
         else:
             names = [f"{f}_{i}" for i in range(int(s["view_constituents"])) for f in VIEW_FIELDS]
         max_jets = s["data"]["max_jets"]
-        paths = self._paths()
+        paths = self.files()
         blocks, labels, files = [], [], []
         for path in paths:
             n_read = 0
@@ -143,7 +143,7 @@ class ConstituentTask(Task):
         }
         return TaskEvents(self.name, names, X, y, dataset, cutflow)
 
-    def _paths(self) -> list[Path]:
+    def files(self) -> list[Path]:
         path = self.settings["data"]["path"]
         if not path:
             return [embedded_sample(self.sample_file)]

@@ -124,6 +124,9 @@ class DarkMachinesTask(Task):
     name = "darkmachines"
     views = ("features", "objects")
 
+    def seeded(self) -> bool:
+        return self.settings["max_background_events"] is not None  # a seeded sample of the background
+
     def files(self) -> list[Path]:
         """The files to read: the given ones, and every data file of a given folder (see data_files)."""
         given = self.settings["data"]["path"]

@@ -1,6 +1,8 @@
 """LHC Olympics 2020 R&D task: CATHODE-convention features from the published 15-column layout."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -38,9 +40,12 @@ class LHCOTask(Task):
     conditions = ("mjj",)
     sample_file = "lhco.h5"
 
+    def files(self) -> list[Path]:
+        return [Path(self.settings["data"]["path"] or embedded_sample(self.sample_file))]
+
     def events(self, seed: int, view: str = "features") -> TaskEvents:
         s = self.settings
-        path = s["data"]["path"] or embedded_sample(self.sample_file)
+        (path,) = self.files()
         frame = read_features(path)
         features = cathode_features(frame)
         labels = frame["label"].to_numpy().astype(int)
