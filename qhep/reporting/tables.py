@@ -95,8 +95,8 @@ def markdown_table(records: list[dict]) -> str:
 def markdown_grid(records: list[dict]) -> str:
     """Methods down, tasks across, each cell `AUC (max SIC)` of the one record there, each with its bootstrap standard
     deviation where the record has one, or over the seeds of one configuration their mean ± seed-to-seed standard
-    deviation (mean bootstrap standard deviation); a cell with several configurations
-    (seeds, backends) is refused rather than averaged silently."""
+    deviation (mean bootstrap standard deviation); a cell with several configurations (backends, settings) is
+    refused rather than averaged silently."""
     tasks = list(dict.fromkeys(r["task"] for r in records))
     label = {id(r): r["method"] + (f" ({r['protocol']['name']})" if (r.get("protocol") or {}).get("name", "unsupervised")
                                    != "unsupervised" else "") for r in records}
@@ -111,9 +111,13 @@ def markdown_grid(records: list[dict]) -> str:
             found = cells.get((method, task), [])
             row.append(_grid_cell(found, method, task) + (" !" if any(r.get("warnings") for r in found) else ""))
         lines.append(f"| {plain(method)} | " + " | ".join(row) + " |")
+    notes = []
+    if any(len(found) > 1 for found in cells.values()):
+        notes.append("cells: AUC; max SIC, each the mean ± seed-to-seed standard deviation (mean bootstrap standard "
+                     "deviation) over the seeds")
     if any(r.get("warnings") for r in records):
-        lines.append("\n! a sample below the task's declared minimum (the record's warnings say which): weak statistics")
-    return "\n".join(lines)
+        notes.append("! a sample below the task's declared minimum (the record's warnings say which): weak statistics")
+    return "\n".join(lines + (["", *notes] if notes else []))
 
 
 def _grid_cell(found: list[dict], method: str, task: str) -> str:
