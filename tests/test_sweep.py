@@ -174,3 +174,12 @@ def test_leaderboard_shots_and_noise_columns():
     assert cells("fake", shots=1024, device="FakeSherbrooke") == ("1024", "FakeSherbrooke")
     assert cells("fast", precision="double") == ("-", "-")
     assert cells(None) == ("-", "-")  # a classical method
+
+
+def test_methods_reading_other_views_of_one_task_get_their_own_view(tmp_path, cli):
+    code, _, err = cli("sweep", "task=top", "method=imageae,particleae,ae", "task.data.max_jets=300",
+                       "task.image_pixels=16", "method.epochs=1", f"results_dir={tmp_path}", "progress=false",
+                       "plots=false", "bootstrap=5")
+    assert code == 0, err
+    views = {r["method"]: r["requirements"]["view"] for r in records_of(tmp_path).values()}
+    assert views == {"imageae": "image", "particleae": "constituents", "ae": "features"}

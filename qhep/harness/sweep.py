@@ -42,6 +42,7 @@ from qhep.harness.runner import (
     start,
     working_in,
 )
+from qhep.methods import METHODS
 from qhep.progress import progress_bar
 from qhep.settings import Choice, Kind, ListOf, Mapping, Name, Number, Text, When
 from qhep.text import format_duration
@@ -288,9 +289,11 @@ def price(groups: dict[int, list[Point]], done, cache: dict) -> None:
 
 
 def _inputs(cfg: DictConfig, cache: dict):
-    """The task's data, loaded once per (task, seed, reduction): groups differing in method settings share it."""
+    """The task's data, loaded once per (task, view, seed, reduction): groups differing in method settings share
+    it, methods reading other views of the task do not."""
+    view = METHODS[cfg.method.name][0].view_of(cfg.method)
     key = json.dumps([OmegaConf.to_container(cfg.task, resolve=True), OmegaConf.to_container(cfg.protocol), cfg.seed,
-                      OmegaConf.to_container(cfg.reduction, resolve=True), is_quantum(cfg)], sort_keys=True)
+                      OmegaConf.to_container(cfg.reduction, resolve=True), is_quantum(cfg), view], sort_keys=True)
     if key not in cache:
         cache[key] = load_inputs(cfg)
     return cache[key]
