@@ -5,6 +5,7 @@ import copy
 import numpy as np
 import pytest
 
+from qhep.errors import QhepError
 from qhep.reporting.seeds import aggregate, configuration, describe
 
 
@@ -62,5 +63,5 @@ def test_a_grid_cell_over_seeds_shows_their_mean_and_both_spreads():
         r["metrics"]["max_sic"] = None
     lines = markdown_grid(runs).splitlines()
     assert lines[2] == "| qae | 0.750±0.071 (0.020); - |"
-    with pytest.raises(ValueError, match="2 configurations for qae on lhco"):
+    with pytest.raises(QhepError, match="--grid: 2 configurations of qae on lhco"):
         markdown_grid([runs[0], record(1, 0.8, 0.03, n_layers=3)])

@@ -5,6 +5,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from qhep.errors import QhepError
 from qhep.text import plain
 
 COLUMNS = [  # header, getter
@@ -129,7 +130,8 @@ def _grid_cell(found: list[dict], method: str, task: str) -> str:
         return f"{figure(found[0], 'auc', '.3f')} ({figure(found[0], 'max_sic', '.2f')})"
     groups = aggregate(found, ("auc", "max_sic"))
     if len(groups) > 1:
-        raise ValueError(f"{len(groups)} configurations for {method} on {task}: choose one sweep")
+        raise QhepError(f"leaderboard --grid: {len(groups)} configurations of {method} on {task} (settings other "
+                        "than the seeds differ): the grid holds one per cell; leave out --grid to list them")
     figures = groups[0]["figures"]
     return f"{describe(figures['auc'], '.3f')}; {describe(figures['max_sic'], '.2f')}"
 
