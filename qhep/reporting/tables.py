@@ -85,11 +85,14 @@ EXTRA = {"protocol": lambda r: (r.get("protocol") or {}).get("name", "unsupervis
          "test b/s": lambda r: f"{r['cutflow']['test_background']}/{r['cutflow']['test_signal']}"}
 
 
-def markdown_table(records: list[dict]) -> str:
-    """The records as a Markdown table (for READMEs and notes: generated from the records, never typed)."""
-    getters = {**dict(COLUMNS), **EXTRA}
-    rows = [[plain(getters[h](r)).replace("|", "/") for h in MARKDOWN] for r in records]
-    lines = ["| " + " | ".join(MARKDOWN) + " |", "|" + "---|" * len(MARKDOWN)]
+def markdown_table(records: list[dict], axes: list[str] = ()) -> str:
+    """The records as a Markdown table (for READMEs and notes: generated from the records, never typed); `axes`:
+    a sweep's axes as leading columns, the value of each at the record's point."""
+    getters = {**{key: (lambda r, k=key: _cell(r["sweep"]["point"].get(k))) for key in axes},
+               **dict(COLUMNS), **EXTRA}
+    headers = [*axes, *(h for h in MARKDOWN if h not in axes)]
+    rows = [[plain(getters[h](r)).replace("|", "/") for h in headers] for r in records]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
@@ -208,7 +211,8 @@ def print_leaderboard(records: list[dict], task: str | None = None, sweep: str |
     elif grid:
         print(markdown_grid(chosen))
     elif markdown:
-        print(markdown_table(chosen))
+        print(markdown_table(chosen, [k for k in chosen[0]["sweep"]["axes"] if k not in ("seed", "method")]
+                             if sweep and chosen else ()))
     elif chosen:
         console().print(records_table(chosen, title, list(chosen[0]["sweep"]["axes"]) if sweep else ()))
     if any(r.get("warnings") for r in chosen) and not grid:
