@@ -194,17 +194,17 @@ def _cell(value) -> str:
     return "null" if value is None else format(value, "g") if isinstance(value, float) else str(value)
 
 
-def print_leaderboard(records: list[dict], task: str | None = None, sweep: str | None = None,
+def print_leaderboard(records: list[dict], task: str | None = None, sweep: list[str] | None = None,
                       markdown: bool = False, grid: bool = False, seeds: bool = False) -> int:
-    """Every run, best AUC first per task; with `sweep`, that sweep's points in the order of its axes; with
+    """Every run, best AUC first per task; with `sweep` (sweep ids), their points in the order of their axes; with
     `seeds`, one row per configuration over its seeds. Returns the number of rows."""
     chosen = [r for r in records if task in (None, r["task"])]
     if sweep is None:
         chosen.sort(key=lambda r: (r["task"], -r["metrics"]["auc"]))
         title = f"qhep leaderboard: {len(chosen)} run(s)"
     else:
-        chosen = sweep_records(chosen, sweep)
-        title = f"qhep sweep {sweep}: {len(chosen)} point(s)"
+        chosen = [r for one in sweep for r in sweep_records(chosen, one)]
+        title = f"qhep sweep {', '.join(sweep)}: {len(chosen)} point(s)"
     if seeds and not grid:
         table = seeds_table(chosen, f"{title}, by configuration")
         console().print(table) if not markdown else print(markdown_of(table))
