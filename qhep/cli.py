@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     board = commands.add_parser("leaderboard", help="table of all recorded runs")
     board.add_argument("--results", default="results", help="results folder (default: results)")
     board.add_argument("--task", default=None, help="only this task")
-    board.add_argument("--sweep", default=None, help="only this sweep's points, in the order of its axes")
+    board.add_argument("--sweep", action="append", default=None,
+                       help="only this sweep's points, in the order of its axes (give several to combine them)")
     board.add_argument("--markdown", action="store_true", help="a Markdown table (for READMEs and reports)")
     board.add_argument("--grid", action="store_true", help="Markdown: methods x tasks, AUC (max SIC); with --sweep")
     board.add_argument("--seeds", action="store_true",
@@ -108,7 +109,7 @@ def _sweep(args) -> int:
 def _print_sweep(sweep_dir, state, records) -> None:
     from qhep.reporting.tables import print_leaderboard
 
-    print_leaderboard(records, sweep=state["id"])
+    print_leaderboard(records, sweep=[state["id"]])
     plot = sweep_dir / state["plot"]
     print(f"sweep: {sweep_dir / 'sweep.json'}" + (f", {plot}" if plot.exists() else ""))
 
@@ -222,8 +223,10 @@ def _leaderboard(args) -> int:
     records = load_records(args.results)
     unfinished = [r for r in unfinished_runs(args.results) if args.task in (None, r["task"])]
     if args.sweep is not None:
-        if not print_leaderboard(records, args.task, args.sweep, args.markdown, args.grid, args.seeds):
-            raise QhepError(f"no records of sweep {args.sweep!r} under {args.results}/")
+        missing = [s for s in args.sweep if not any((r.get("sweep") or {}).get("id") == s for r in records)]
+        if missing:
+            raise QhepError(f"no records of sweep {missing[0]!r} under {args.results}/")
+        print_leaderboard(records, args.task, args.sweep, args.markdown, args.grid, args.seeds)
         return 0
     if not records and not unfinished:
         print(f"no result records under {args.results}/ yet: run `qhep run task=lhco method=qae` first")

@@ -65,3 +65,16 @@ def test_a_grid_cell_over_seeds_shows_their_mean_and_both_spreads():
     assert lines[2] == "| qae | 0.750±0.071 (0.020); - |"
     with pytest.raises(QhepError, match="--grid: 2 configurations of qae on lhco"):
         markdown_grid([runs[0], record(1, 0.8, 0.03, n_layers=3)])
+
+
+def test_a_sweeps_markdown_table_leads_with_its_axes():
+    from qhep.reporting.tables import markdown_table
+
+    run = record(0, 0.7, 0.01)
+    run.update(protocol={"name": "unsupervised"}, cutflow={"test_background": 9, "test_signal": 3},
+               timing={"train_seconds": 1.0}, resources={})
+    run["metrics"]["max_sic"] = None
+    run["sweep"] = {"point": {"backend.shots": None, "backend.noise_scale": 0.5}}
+    header, _, row = markdown_table([run], ["backend.shots", "backend.noise_scale"]).splitlines()
+    assert header.startswith("| backend.shots | backend.noise_scale | task | method |")
+    assert row.startswith("| null | 0.5 | lhco | qae |") and "| 0.700±0.010 |" in row

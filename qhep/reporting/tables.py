@@ -85,11 +85,14 @@ EXTRA = {"protocol": lambda r: (r.get("protocol") or {}).get("name", "unsupervis
          "test b/s": lambda r: f"{r['cutflow']['test_background']}/{r['cutflow']['test_signal']}"}
 
 
-def markdown_table(records: list[dict]) -> str:
-    """The records as a Markdown table (for READMEs and notes: generated from the records, never typed)."""
-    getters = {**dict(COLUMNS), **EXTRA}
-    rows = [[plain(getters[h](r)).replace("|", "/") for h in MARKDOWN] for r in records]
-    lines = ["| " + " | ".join(MARKDOWN) + " |", "|" + "---|" * len(MARKDOWN)]
+def markdown_table(records: list[dict], axes: list[str] = ()) -> str:
+    """The records as a Markdown table (for READMEs and notes: generated from the records, never typed); `axes`:
+    a sweep's axes as leading columns, the value of each at the record's point."""
+    getters = {**{key: (lambda r, k=key: _cell(r["sweep"]["point"].get(k))) for key in axes},
+               **dict(COLUMNS), **EXTRA}
+    headers = [*axes, *(h for h in MARKDOWN if h not in axes)]
+    rows = [[plain(getters[h](r)).replace("|", "/") for h in headers] for r in records]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
@@ -191,24 +194,25 @@ def _cell(value) -> str:
     return "null" if value is None else format(value, "g") if isinstance(value, float) else str(value)
 
 
-def print_leaderboard(records: list[dict], task: str | None = None, sweep: str | None = None,
+def print_leaderboard(records: list[dict], task: str | None = None, sweep: list[str] | None = None,
                       markdown: bool = False, grid: bool = False, seeds: bool = False) -> int:
-    """Every run, best AUC first per task; with `sweep`, that sweep's points in the order of its axes; with
+    """Every run, best AUC first per task; with `sweep` (sweep ids), their points in the order of their axes; with
     `seeds`, one row per configuration over its seeds. Returns the number of rows."""
     chosen = [r for r in records if task in (None, r["task"])]
     if sweep is None:
         chosen.sort(key=lambda r: (r["task"], -r["metrics"]["auc"]))
         title = f"qhep leaderboard: {len(chosen)} run(s)"
     else:
-        chosen = sweep_records(chosen, sweep)
-        title = f"qhep sweep {sweep}: {len(chosen)} point(s)"
+        chosen = [r for one in sweep for r in sweep_records(chosen, one)]
+        title = f"qhep sweep {', '.join(sweep)}: {len(chosen)} point(s)"
     if seeds and not grid:
         table = seeds_table(chosen, f"{title}, by configuration")
         console().print(table) if not markdown else print(markdown_of(table))
     elif grid:
         print(markdown_grid(chosen))
     elif markdown:
-        print(markdown_table(chosen))
+        print(markdown_table(chosen, [k for k in chosen[0]["sweep"]["axes"] if k not in ("seed", "method")]
+                             if sweep and chosen else ()))
     elif chosen:
         console().print(records_table(chosen, title, list(chosen[0]["sweep"]["axes"]) if sweep else ()))
     if any(r.get("warnings") for r in chosen) and not grid:
