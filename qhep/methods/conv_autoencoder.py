@@ -46,9 +46,9 @@ FIELDS = 3  # per constituent: pT fraction, d-eta, d-phi
 # second) and particleae's 0.61 (flat in channels, latent size and epochs). latent_dim 8 is the latent size of
 # the quantum-kernel study arXiv:2301.10780.
 @dataclass
-class ImageAutoencoderConfig:
-    name: str = "imageae"
-    channels: list[int] = setting([16, 32], ListOf(Number(int, ge=1), length=2))  # filters of the two conv stages
+class _TrainingSettings:
+    """What both autoencoders' training takes."""
+
     latent_dim: int = setting(8, Number(int, ge=1))
     epochs: int = setting(20, Number(int, ge=1))
     batch_size: int = setting(32, Number(int, ge=1))
@@ -59,16 +59,17 @@ class ImageAutoencoderConfig:
 
 
 @dataclass
-class ParticleAutoencoderConfig:
+class ImageAutoencoderConfig(_TrainingSettings):
+    name: str = "imageae"
+    channels: list[int] = setting([16, 32], ListOf(Number(int, ge=1), length=2))  # filters of the two conv stages
+
+
+@dataclass
+class ParticleAutoencoderConfig(_TrainingSettings):
     name: str = "particleae"
     # widths of the pointwise (per-constituent) layers, encoder side; the decoder mirrors them
     channels: list[int] = setting([16, 8], ListOf(Number(int, ge=1), min_len=1))
-    latent_dim: int = setting(8, Number(int, ge=1))
     epochs: int = setting(40, Number(int, ge=1))
-    batch_size: int = setting(32, Number(int, ge=1))
-    lr: float = setting(1e-3, Number(float, gt=0))
-    weight_decay: float = setting(0.0, Number(float, ge=0))
-    validation_fraction: float = setting(0.2, Number(float, ge=0, lt=1))
 
 
 class _Network(torch.nn.Module):
