@@ -443,3 +443,15 @@ def test_cli_bad_file_is_one_line(tmp_path, capsys):
     code = main(["run", "task=top", f"task.data.path={bad}", f"results_dir={tmp_path}"])
     _, err = capsys.readouterr()
     assert code == 2 and err.count("\n") == 1 and str(bad) in err
+
+
+def test_qhep_generate_writes_the_compact_layout_and_refuses_it_elsewhere(tmp_path, cli):
+    from qhep.formats.jet_sample import is_jet_sample
+
+    out = tmp_path / "top.h5"
+    code, stdout, err = cli("generate", "task=top", "n_background=3", "n_signal=3", "seed=3", "workers=1",
+                            "layout=qhep", f"output={out}")
+    assert code == 0, err
+    assert is_jet_sample(out) and len(read_jets(out)) == 6 and "wrote" in stdout
+    code, _, err = cli("generate", "task=lhco", "layout=qhep", f"output={tmp_path / 'x.h5'}")
+    assert code == 2 and "layout 'qhep' for task lhco; choose one of: published" in err
