@@ -60,7 +60,7 @@ def describe_jet_sample(path: str | Path, sample_values: int = SAMPLE_VALUES) ->
 
     n = count_jets(path)
     with h5py.File(path, "r") as handle:
-        slots, truth = handle["constituents"].shape[1], "truth" in handle
+        slots, truth = handle["pt_fraction"].shape[1], "truth" in handle
     extras = ", ".join(read_extra(path)) or "none"
     return _summary(path, QHEP_JETS.title, n, slots, sample_values,
                     lambda begin, end: JetBatch(*read_block(path, begin, end)), "from dataset label",
