@@ -90,12 +90,10 @@ def _with_jets(info: TableInfo) -> TableInfo:
 
 def read_jets(path: str | Path, start: int = 0, stop: int | None = None, key: str | None = None) -> JetBatch:
     """Jets in rows [start, stop) (stop None: to the end), validated; from either layout (see iter_jets)."""
-    from qhep.formats.jet_sample import count_jets as count_jet_sample
     from qhep.formats.jet_sample import is_jet_sample, read_block
 
     if is_jet_sample(path):
-        n = count_jet_sample(path)
-        return JetBatch(*read_block(path, start, n if stop is None else min(stop, n)))
+        return JetBatch(*read_block(path, start, stop))
     info = _with_jets(inspect_table(path, key))
     stop = info.n_rows if stop is None else min(stop, info.n_rows)
     with _open(info.path) as store:
@@ -106,12 +104,9 @@ def read_jets(path: str | Path, start: int = 0, stop: int | None = None, key: st
 def iter_jets(path: str | Path, chunk_size: int = 20_000, max_jets: int | None = None) -> Iterator[JetBatch]:
     """The first `max_jets` jets (None: all) in batches of `chunk_size` rows, one batch in memory at a time; from
     the published layout or from qhep's compact jet-sample layout (qhep.formats.jet_sample), alike."""
-    from qhep.formats.jet_sample import count_jets as count_jet_sample
     from qhep.formats.jet_sample import is_jet_sample, iter_jet_sample
 
     if is_jet_sample(path):
-        if count_jet_sample(path) == 0:
-            raise DataError(Path(path), "no jets (the sample is empty)")
         for constituents, mask, labels, truth, start in iter_jet_sample(path, chunk_size, max_jets):
             yield JetBatch(constituents, mask, labels, truth, start)
         return

@@ -120,7 +120,7 @@ def iter_jet_sample(path: str | Path, chunk_size: int, max_jets: int | None) -> 
     import h5py
 
     path = Path(path)
-    n = count_jets(path)
+    n = _with_jets(path)
     end = n if max_jets is None else min(max_jets, n)
     with h5py.File(path, "r") as handle:
         for start in range(0, end, chunk_size):
@@ -128,14 +128,22 @@ def iter_jet_sample(path: str | Path, chunk_size: int, max_jets: int | None) -> 
             yield _block(handle, path, start, stop)
 
 
-def read_block(path: str | Path, start: int, stop: int) -> tuple:
-    """Jets [start, stop) as (constituents px py pz E, mask, labels, truth, start)."""
+def read_block(path: str | Path, start: int, stop: int | None = None) -> tuple:
+    """Jets [start, stop) (stop None: to the end) as (constituents px py pz E, mask, labels, truth, start)."""
     import h5py
 
     path = Path(path)
-    count_jets(path)
+    n = _with_jets(path)
     with h5py.File(path, "r") as handle:
-        return _block(handle, path, start, stop)
+        return _block(handle, path, start, n if stop is None else min(stop, n))
+
+
+def _with_jets(path: Path) -> int:
+    """The number of jets of a checked sample; an empty one is refused, as the published layout's reader does."""
+    n = count_jets(path)
+    if n == 0:
+        raise DataError(path, "no jets (the sample is empty)")
+    return n
 
 
 def read_extra(path: str | Path) -> dict[str, np.ndarray]:
