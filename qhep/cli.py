@@ -1,4 +1,4 @@
-"""The `qhep` command: run, sweep, resume, list, generate, leaderboard, data."""
+"""The `qhep` command: run, sweep, resume, jobs, list, generate, leaderboard, data."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ import sys
 import threading
 from pathlib import Path
 
-from qhep.errors import QhepError, describe_os_error
+from qhep.errors import JobsPending, QhepError, describe_os_error
 from qhep.text import one_line
 
 USAGE_EXAMPLES = """examples:
@@ -19,6 +19,9 @@ USAGE_EXAMPLES = """examples:
   qhep sweep method=qae backend=aer backend.noise=fake:FakeManilaV2 method.train_backend=fast \\
       backend.shots=100,1000,10000,null backend.noise_scale=0,0.5,1,2 test_events=2000
   qhep resume results/runs/20260101T120000-1a2b3c-lhco-qae-aer-seed0
+  qhep run method=qae method.train_backend=fast backend=ibm backend.device=ibm_brisbane detach=true
+  qhep jobs results/runs/20260101T120000-7a8b9c-lhco-qae-ibm-seed0
+  qhep resume results/runs/20260101T120000-7a8b9c-lhco-qae-ibm-seed0 --wait
   qhep resume results/sweeps/20260101T120000-4d5e6f
   qhep generate task=lhco n_background=100000 n_signal=10000 seed=2020 output=lhco.h5
   qhep leaderboard
@@ -38,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("overrides", nargs="*", help="key=value settings; key=a,b,c (or range(), glob()) is an axis")
     resume = commands.add_parser("resume", help="go on with an interrupted run or sweep in its folder")
     resume.add_argument("folder", help="a run's folder (results/runs/...) or a sweep's (results/sweeps/...)")
+    resume.add_argument("--wait", action="store_true",
+                        help="wait for jobs still queued or running on a remote device (default: say so, exit 3)")
+    jobs = commands.add_parser("jobs", help="the quantum jobs a run journaled and where each stands")
+    jobs.add_argument("folder", help="a run's folder (results/runs/...)")
     commands.add_parser("list", help="list tasks, methods and backends")
     generate = commands.add_parser("generate", help="generate a task's sample with Pythia 8 + FastJet")
     generate.add_argument("overrides", nargs="*", help="task=... n_background=... n_signal=... seed=... output=...")
@@ -62,8 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
         signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return {"run": _run, "sweep": _sweep, "resume": _resume, "list": _list, "generate": _generate,
-                "leaderboard": _leaderboard, "data": _data}[args.command](args)
+        return {"run": _run, "sweep": _sweep, "resume": _resume, "jobs": _jobs, "list": _list,
+                "generate": _generate, "leaderboard": _leaderboard, "data": _data}[args.command](args)
+    except JobsPending as exc:  # nothing wrong, nothing to do yet: its own exit code, for scripts that poll
+        print(f"qhep: {one_line(str(exc))}", file=sys.stderr)
+        return 3
     except QhepError as exc:
         print(f"qhep: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
@@ -94,8 +104,20 @@ def _run(args) -> int:
 
         print(json.dumps(record, indent=2, default=str))
         return 0
+    if "detached" in record:  # submitted, nothing waited on
+        _print_detached(record["detached"], run_dir)
+        return 0
     print_summary(record, run_dir)
     return 0
+
+
+def _print_detached(job_ids: list[str], run_dir: Path) -> None:
+    print(f"submitted without waiting: {len(job_ids)} job{'s' * (len(job_ids) != 1)}")
+    for job_id in job_ids:
+        print(f"  {job_id}")
+    print(f"run folder: {run_dir}")
+    print(f"  qhep jobs {run_dir}      where each job stands")
+    print(f"  qhep resume {run_dir}    collect the results and finish the run (--wait: wait for queued jobs)")
 
 
 def _sweep(args) -> int:
@@ -129,8 +151,27 @@ def _resume(args) -> int:
         state, records = resume_sweep(folder)
         _print_sweep(folder, state, records)
         return 0
-    record, run_dir = resume_run(folder)
+    record, run_dir = resume_run(folder, wait=args.wait)
     print_summary(record, run_dir)
+    return 0
+
+
+def _jobs(args) -> int:
+    from qhep.harness.jobs import job_line, job_statuses, summary_line
+    from qhep.harness.resume import folder_kind
+
+    folder = Path(args.folder)
+    if folder_kind(folder) == "sweep":
+        raise QhepError(f"{folder} is a sweep: its jobs are journaled in its points' folders: qhep jobs {folder}/<point>")
+    jobs, problem = job_statuses(folder)
+    if not jobs:
+        print(f"{folder}: no quantum jobs journaled")
+        return 0
+    for job in jobs:
+        print(job_line(job))
+    print(summary_line(jobs))
+    if problem:
+        print(f"qhep: warning: {one_line(problem)}", file=sys.stderr)
     return 0
 
 

@@ -46,6 +46,9 @@ class RunConfig:
     progress: bool = setting(True, Flag())
     # backends that submit jobs: print what training and scoring would submit (circuits, shots, QPU time), stop
     dry_run: bool = setting(False, Flag())
+    # backends that submit jobs: submit every job that needs no earlier results, journal the ids and return
+    # without waiting (IBM queues take hours); `qhep jobs <folder>` shows them, `qhep resume <folder>` collects them
+    detach: bool = setting(False, Flag())
     # score a seeded, stratified subsample of the test set (bounds QPU time); null: all
     test_events: int | None = setting(None, Number(int, ge=2, optional=True))
 
@@ -187,7 +190,22 @@ def pairing_problems(cfg: DictConfig, overrides: list[str]) -> list[str]:
         pricing = ", ".join(name for name, b in BACKENDS.items() if b.submits_jobs)
         return [f"dry_run=true prices jobs on shot-based or remote backends ({pricing}); backend {cfg.backend.name} "
                 "runs locally and exactly: there is nothing to price"]
-    return []
+    return detach_problems(cfg, method, quantum, backend)
+
+
+def detach_problems(cfg: DictConfig, method, quantum: bool, backend) -> list[str]:
+    """What keeps a run from detaching (submitting its jobs and returning without waiting)."""
+    if not cfg.detach:
+        return []
+    if cfg.dry_run:
+        return ["detach=true submits jobs and dry_run=true submits none: set only one of them"]
+    if not quantum:
+        return [f"detach=true submits quantum jobs; method {cfg.method.name} is classical: nothing to submit"]
+    if not backend.submits_jobs:
+        submitting = ", ".join(name for name, b in BACKENDS.items() if b.submits_jobs)
+        return [(f"detach=true submits jobs on shot-based or remote backends ({submitting}); backend "
+                 f"{cfg.backend.name} runs locally and submits none: choose one of those")]
+    return method.detach_problems(OmegaConf.to_object(cfg.method), backend)
 
 
 def _compose(overrides: list[str]) -> DictConfig:

@@ -19,6 +19,14 @@ class DataError(QhepError):
         super().__init__(f"{path}: {problem}")
 
 
+class NoAccount(QhepError):
+    """No IBM Quantum account to open (no token, no saved account, or one the service refused)."""
+
+
+class JobsPending(QhepError):
+    """A run's jobs are still queued or running on a remote device: nothing to do yet (exit code 3, not an error)."""
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a run or sweep whose folder holds what it needs to go on: `qhep resume <folder>`."""
 

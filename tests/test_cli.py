@@ -55,7 +55,7 @@ def test_bad_data_file_is_one_line_and_nonzero(tmp_path, cli):
 
 def test_bad_override_is_one_line(cli):
     code, _, err = cli("run", "method=nope")
-    assert code == 2 and err.strip() == "qhep: error: unknown method 'nope'; choose one of: ae, chain, classifier, deepsvdd, flow, gmm, iforest, imageae, kde, kmeans, knn, ocsvm, particleae, pca, qae, vae"
+    assert code == 2 and err.strip() == "qhep: error: unknown method 'nope'; choose one of: ae, chain, classifier, deepsvdd, flow, gmm, iforest, imageae, kde, kmeans, knn, ocsvm, particleae, pca, qae, qkmeans, qkmedians, qsvm, vae"
 
 
 def test_leaderboard_lists_runs(tmp_path, lhco_file, cli):

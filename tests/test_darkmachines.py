@@ -22,11 +22,14 @@ from qhep.formats.darkmachines import (
     read_events,
 )
 from qhep.generation.darkmachines import (
+    BACKGROUNDS,
     CALO_ETA,
     LUMINOSITY_FB,
     MB_TO_FB,
+    SIGNAL_CHANEUT,
     SIGNAL_GLUINO,
     SIGNAL_MONOJET,
+    SIGNAL_STOP,
     generate_darkmachines,
 )
 from qhep.harness.darkmachines_metrics import (
@@ -290,6 +293,9 @@ def test_total_improvement_and_summary_by_hand():
     assert summarize(ti) == {"min": 1.5, "median": 5.0, "max": 30.0, "signals": 3, "without_value": ["chaneut"]}
 
 
+BACKGROUND_PROCESSES = {bg.process for bg in BACKGROUNDS.values()}
+
+
 # --- the generator -------------------------------------------------------------------------------------------
 def sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -313,14 +319,19 @@ def test_generated_events_follow_the_object_definitions(tiny_sample):
     path, flow = tiny_sample
     events = read_events(path)
     assert events.event_id.tolist() == list(range(1, len(events) + 1))
-    counts = {p: int((events.process == p).sum()) for p in flow}
-    assert counts == {"ttbar": 1, "w_jets": 1, "z_jets": 1, "njets": 1, SIGNAL_GLUINO: 2, SIGNAL_MONOJET: 2}
+    # 4 background events: one each for the four largest shares (ttbar, w_jets, z_jets, zw_jets), in stream order
+    assert [f["process"] for f in flow.values()] == ["ttbar", "w_jets", "z_jets", "zw_jets", SIGNAL_GLUINO,
+                                                     SIGNAL_STOP, SIGNAL_CHANEUT, SIGNAL_MONOJET]
     assert all(any(in_channel(events, c)[i] for c in CHANNELS) for i in range(len(events)))
-    for process, f in flow.items():
-        assert f["selected"] == counts[process] <= f["generated"]
-        weight = events.weight[events.process == process]
+    start = 0
+    for stream, f in flow.items():  # streams are written in order: each one's events are the next block
+        block = slice(start, start + f["selected"])
+        start += f["selected"]
+        assert set(events.process[block]) == {f["process"]} and f["selected"] <= f["generated"]
         expected = f["sigma_mb"] * MB_TO_FB * LUMINOSITY_FB / f["generated"]
-        assert weight == pytest.approx(expected, rel=1e-5)  # six significant digits in the file
+        assert events.weight[block] == pytest.approx(expected, rel=1e-5)  # six significant digits in the file
+        assert f["selected"] == (1 if f["process"] in BACKGROUND_PROCESSES else 2)
+    assert start == len(events)
     t, pt, eta = events.obj_type, events.obj_pt, np.abs(events.obj_eta)
     jets, leptons, photons = np.isin(t, (JET, BJET)), np.isin(t, (ELECTRON, POSITRON, MUON, ANTIMUON)), t == PHOTON
     assert (pt[jets] > 20).all() and (eta[jets] < 2.8).all()
@@ -344,10 +355,18 @@ def median(shipped, process, feature):
 def test_shipped_sample_content(shipped):
     events, _ = shipped
     processes = set(events.process.tolist())
-    assert processes == {"ttbar", "w_jets", "z_jets", "njets", SIGNAL_GLUINO, SIGNAL_MONOJET}
-    for process in processes:  # one weight per process
+    assert processes == BACKGROUND_PROCESSES | {SIGNAL_GLUINO, SIGNAL_STOP, SIGNAL_CHANEUT, SIGNAL_MONOJET}
+    for process in processes - {"ttbar"}:  # one weight per process; ttbar: one per stream (pTHat above, below 200)
         assert np.unique(events.weight[events.process == process]).size == 1
+    assert np.unique(events.weight[events.process == "ttbar"]).size == 2
     assert (in_channel(events, "3")[events.process == SIGNAL_MONOJET]).mean() > 0.9
+    background = ~np.isin(events.process, [SIGNAL_GLUINO, SIGNAL_STOP, SIGNAL_CHANEUT, SIGNAL_MONOJET])
+    for channel in CHANNELS:  # every channel filled: thousands of background events
+        assert (in_channel(events, channel) & background).sum() > 3000, channel
+    # the three-lepton channel is WZ's, and where the chargino-neutralino signal lives
+    in_2a = in_channel(events, "2a")
+    assert (events.process[in_2a & background] == "zw_jets").mean() > 0.9
+    assert (in_2a & (events.process == SIGNAL_CHANEUT)).sum() > 100
 
 
 def test_invisible_particles_make_met(shipped):
@@ -355,6 +374,13 @@ def test_invisible_particles_make_met(shipped):
     for process in ("z_jets", SIGNAL_MONOJET, SIGNAL_GLUINO):
         assert median(shipped, process, "met") > median(shipped, "njets", "met") + 50
     assert median(shipped, SIGNAL_MONOJET, "met") > 400  # the Z' recoils against a jet of pT > 500 GeV
+
+
+def test_stop_pairs_make_top_quarks(shipped):
+    # stop -> t chi_1^0: b jets as in ttbar, and far harder MET than ttbar
+    events, f = shipped
+    assert f["n_bjets"][events.process == SIGNAL_STOP].mean() > 0.8
+    assert median(shipped, SIGNAL_STOP, "met") > median(shipped, "ttbar", "met") + 200
 
 
 def test_top_pairs_have_b_jets(shipped):

@@ -1,4 +1,4 @@
-"""A Dark Machines-style sample: SM backgrounds and two BSM signals at 13 TeV, written as the challenge's CSV.
+"""A Dark Machines-style sample: SM backgrounds and four BSM signals at 13 TeV, written as the challenge's CSV.
 
 Particle level (Pythia 8 with ISR/FSR, MPI and hadronisation), with the challenge's object definitions and a
 simple parametric detector in place of Delphes:
@@ -14,16 +14,18 @@ simple parametric detector in place of Delphes:
 Smearing and tagging draw from a generator seeded by the event's own final state, so they are fixed by the
 Pythia seed like everything else. Events are kept when they pass at least one of the four channel selections.
 
-Each process is generated with a phase-space cut (pTHatMin) that brings its events near the channels; its
-event weight is sigma_gen x L / N_generated (sigma_gen: Pythia's cross section after that cut, averaged over
-chunks; N_generated: events generated before the channel preselection), so the weights of a process's stored
-events sum to its expected count in L = LUMINOSITY_FB fb^-1. Leading-order cross sections, no K-factors.
+Each process is generated in streams cut to the phase space near the channels (pTHat ranges, leptonic
+decays); a stream's event weight is sigma_gen x L / N_generated (sigma_gen: Pythia's cross section of the stream,
+averaged over chunks; N_generated: events generated before the channel preselection), so the weights of a
+process's stored events sum to its expected count in L = LUMINOSITY_FB fb^-1. Leading-order cross sections, no
+K-factors.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -54,9 +56,6 @@ MB_TO_FB = 1e12
 MAX_OBJECTS = 40  # objects a generated row holds; events with more are counted, the softest ones dropped
 ROW_HEADER = 3  # MET, METphi, number of objects before truncation
 CHUNK_SIZE = 50  # stored events per chunk
-# Stored events per SM process, as shares of n_background. QCD multijet rarely reaches a channel (1 % of events
-# with pTHat > 400 GeV: MET from heavy-flavour decays and jet mismeasurement) and costs the most to generate.
-BACKGROUND_SHARES = {"ttbar": 0.30, "w_jets": 0.35, "z_jets": 0.30, "njets": 0.05}
 
 JET_R, JET_PT, JET_ETA, CALO_ETA = 0.4, 20.0, 2.8, 4.9
 LEPTON_PT, LEPTON_ETA, PHOTON_PT, PHOTON_ETA = 15.0, 2.7, 20.0, 2.37
@@ -66,33 +65,93 @@ SMEAR_STOCHASTIC, SMEAR_CONSTANT = 0.6, 0.03
 BTAG_ETA, BTAG_DR, HADRON_PT = 2.5, 0.4, 5.0
 BTAG_EFFICIENCY = {5: 0.70, 4: 0.15, 0: 0.01}  # by jet flavour: b, c, light
 
+
+class Background(NamedTuple):
+    """One generation stream of an SM process: the challenge's process ID its events carry, Pythia settings, and
+    its share of the stored background events."""
+
+    process: str
+    settings: tuple[str, ...]
+    share: float
+
+
 BEAM = ("Beams:eCM = 13000",)
+W_LEPTONIC = ("24:onMode = off", "24:onIfAny = 11 13 15")  # W -> e, mu, tau + nu
+Z_LEPTONIC = ("23:onMode = off", "23:onIfAny = 11 13 15")  # Z -> ee, mumu, tautau
+Z_ONLY = ("WeakZ0:gmZmode = 2",)  # the Z alone: no photon pole at low mass
+# Each stream is cut to the phase space that reaches a channel: the hard streams (pTHat > 200-400 GeV) feed
+# channels 1 and 3 (MET >= 100-200, HT >= 600), the leptonic ones 2a and 2b (>= 3 or >= 2 leptons). ttbar is split
+# at pTHat = 200 GeV so no event is counted twice: above, every decay; below, both W leptonic (the two-lepton
+# channels' main background; the other low-pTHat decays rarely reach any channel and are not generated).
+# Pythia's cross sections include the branching fractions of the decays left open.
+# Shares: relative numbers of stored events per stream, chosen so every channel holds thousands of background
+# events (measured: 2a is fed by WZ, 1 by hard ttbar and W + jet); the weights (sigma x L / N generated) restore
+# the physical mixture.
 BACKGROUNDS = {
-    "ttbar": (*BEAM, "Top:gg2ttbar = on", "Top:qqbar2ttbar = on", "PhaseSpace:pTHatMin = 200"),
+    "ttbar": Background("ttbar", (*BEAM, "Top:gg2ttbar = on", "Top:qqbar2ttbar = on", "PhaseSpace:pTHatMin = 200"),
+                        100),
+    "ttbar_dilepton": Background("ttbar", (*BEAM, "Top:gg2ttbar = on", "Top:qqbar2ttbar = on",
+                                           "PhaseSpace:pTHatMax = 200", *W_LEPTONIC), 40),
     # W -> l nu and Z -> ll, nunu (tau included): the hadronic decays belong to the multijet background.
-    "w_jets": (*BEAM, "WeakBosonAndParton:qqbar2Wg = on", "WeakBosonAndParton:qg2Wq = on",
-               "PhaseSpace:pTHatMin = 300", "24:onMode = off", "24:onIfAny = 11 13 15"),
-    "z_jets": (*BEAM, "WeakBosonAndParton:qqbar2gmZg = on", "WeakBosonAndParton:qg2gmZq = on",
-               "WeakZ0:gmZmode = 2", "PhaseSpace:pTHatMin = 300", "23:onMode = off", "23:onIfAny = 11 13 15 12 14 16"),
-    "njets": (*BEAM, "HardQCD:all = on", "PhaseSpace:pTHatMin = 400"),
+    "w_jets": Background("w_jets", (*BEAM, "WeakBosonAndParton:qqbar2Wg = on", "WeakBosonAndParton:qg2Wq = on",
+                                    "PhaseSpace:pTHatMin = 300", *W_LEPTONIC), 80),
+    "z_jets": Background("z_jets", (*BEAM, "WeakBosonAndParton:qqbar2gmZg = on", "WeakBosonAndParton:qg2gmZq = on",
+                                    *Z_ONLY, "PhaseSpace:pTHatMin = 300", "23:onMode = off",
+                                    "23:onIfAny = 11 13 15 12 14 16"), 50),
+    "njets": Background("njets", (*BEAM, "HardQCD:all = on", "PhaseSpace:pTHatMin = 400"), 6),
+    "ww": Background("ww", (*BEAM, "WeakDoubleBoson:ffbar2WW = on", *W_LEPTONIC), 15),
+    "zw_jets": Background("zw_jets", (*BEAM, "WeakDoubleBoson:ffbar2ZW = on", *Z_ONLY, *W_LEPTONIC, *Z_LEPTONIC),
+                          90),
+    "zz_jets": Background("zz_jets", (*BEAM, "WeakDoubleBoson:ffbar2gmZgmZ = on", *Z_ONLY, "23:onMode = off",
+                                      "23:onIfAny = 11 13 15 12 14 16"), 10),
 }
-GLUINO, NEUTRALINO = 1400.0, 1100.0
-Z_PRIME, DARK_MATTER = 2000.0, 50.0
+
 SIGNAL_GLUINO = "glgl1400_neutralino1100"
+SIGNAL_STOP = "stop2b1000_neutralino300"
+SIGNAL_CHANEUT = "chaneut_cha250_neut150"
 SIGNAL_MONOJET = "monojet_Zp2000.0_DM_50.0"
+Z_PRIME, DARK_MATTER = 2000.0, 50.0
+GLUINO, STOP, CHI1, CHI2, CHI0 = 1000021, 1000006, 1000024, 1000023, 1000022  # PDG codes
+
+
+class Spectrum(NamedTuple):
+    """A simplified SUSY model: the light sparticles' masses and decays, everything else decoupled; with the
+    Pythia processes that produce the pair."""
+
+    masses: dict[int, float]
+    decays: dict[int, tuple[tuple[float, tuple[int, ...]], ...]]  # pdg: ((branching fraction, daughters), ...)
+    processes: tuple[str, ...]
+
+
+SPECTRA = {
+    # gluino pairs, gluino -> q qbar chi_1^0 (q = d, u, s, c, equal shares) through heavy off-shell squarks
+    SIGNAL_GLUINO: Spectrum({GLUINO: 1400.0, CHI0: 1100.0},
+                            {GLUINO: tuple((0.25, (CHI0, q, -q)) for q in (1, 2, 3, 4))},
+                            ("SUSY:gg2gluinogluino = on", "SUSY:qqbar2gluinogluino = on")),
+    # stop pairs, stop -> t chi_1^0 (the published events of this point hold top quarks)
+    SIGNAL_STOP: Spectrum({STOP: 1000.0, CHI0: 300.0}, {STOP: ((1.0, (CHI0, 6)),)},
+                          ("SUSY:gg2squarkantisquark = on", "SUSY:qqbar2squarkantisquark = on",
+                           f"SUSY:idA = {STOP}", f"SUSY:idB = {STOP}")),
+    # wino-like chi_1^+- chi_2^0 -> W chi_1^0 Z chi_1^0, W and Z decaying freely: Pythia's cross section does
+    # not fold in branching fractions of bosons from SLHA decays, so forcing leptonic ones would mis-weight it
+    SIGNAL_CHANEUT: Spectrum({CHI1: 250.0, CHI2: 250.0, CHI0: 150.0},
+                             {CHI1: ((1.0, (CHI0, 24)),), CHI2: ((1.0, (CHI0, 23)),)},
+                             ("SUSY:qqbar2chi+-chi0 = on", f"SUSY:idA = {CHI1}", f"SUSY:idB = {CHI2}")),
+}
 # q qbar -> Z' g, Z' (55) -> DM DMbar (52), Pythia's default couplings (gZp = 0.1, vector). Pythia has no
 # q g -> Z' q for this model; the hard jet recoiling against the invisible Z' makes the monojet.
 MONOJET = (*BEAM, "DM:ffbar2Zp2XXj = on", "PhaseSpace:pTHatMin = 500", f"55:m0 = {Z_PRIME}", f"52:m0 = {DARK_MATTER}",
            "55:onMode = off", "55:onIfAny = 52")
 
+SPARTICLES = (1000001, 1000002, 1000003, 1000004, 1000005, 1000006, 2000001, 2000002, 2000003, 2000004, 2000005,
+              2000006, 1000011, 1000012, 1000013, 1000014, 1000015, 1000016, 2000011, 2000013, 2000015,
+              1000021, 1000022, 1000023, 1000025, 1000035, 1000024, 1000037, 35, 36, 37)
 
-def gluino_slha(m_gluino: float = GLUINO, m_neutralino: float = NEUTRALINO, heavy: float = 5000.0) -> str:
-    """A simplified-model spectrum: every sparticle at `heavy` but the gluino and a bino LSP; the gluino decays
-    to q qbar chi_1^0 (q = d, u, s, c, equal shares) through heavy off-shell squarks."""
-    sparticles = (1000001, 1000002, 1000003, 1000004, 1000005, 1000006, 2000001, 2000002, 2000003, 2000004, 2000005,
-                  2000006, 1000011, 1000012, 1000013, 1000014, 1000015, 1000016, 2000011, 2000013, 2000015,
-                  1000023, 1000025, 1000035, 1000024, 1000037, 35, 36, 37)
-    masses = {**{pid: heavy for pid in sparticles}, 25: 125.0, 1000021: m_gluino, 1000022: m_neutralino}
+
+def spectrum_slha(spectrum: Spectrum, heavy: float = 5000.0) -> str:
+    """The SLHA file of a simplified model: every sparticle at `heavy` but the spectrum's; no mixing (bino
+    chi_1^0, wino chi_2^0 and chi_1^+-, left-handed stop_1); the light sparticles decay as given, the LSP is stable."""
+    masses = {**{pid: heavy for pid in SPARTICLES}, 25: 125.0, **spectrum.masses}
     lines = ["BLOCK MODSEL", "    1    0", "BLOCK SMINPUTS", "    1  1.27934E+02", "    2  1.16637E-05",
              "    3  1.18000E-01", "    4  9.11876E+01", "    5  4.18000E+00", "    6  1.73000E+02",
              "    7  1.77682E+00", "BLOCK MINPAR", "    3  1.00000E+01", "BLOCK MASS",
@@ -102,14 +161,17 @@ def gluino_slha(m_gluino: float = GLUINO, m_neutralino: float = NEUTRALINO, heav
                   *(f"  {i} {j}  {float(i == j):.6E}" for i in range(1, n + 1) for j in range(1, n + 1))]
     lines += ["BLOCK ALPHA", "   -1.00000E-01", "BLOCK HMIX Q= 1.0E+03", "    1  5.00000E+03", "    2  1.00000E+01",
               "BLOCK GAUGE Q= 1.0E+03", "    1  3.60000E-01", "    2  6.40000E-01", "    3  1.06000E+00",
-              "BLOCK MSOFT Q= 1.0E+03", f"    1  {m_neutralino:.6E}", f"    2  {heavy:.6E}", f"    3  {m_gluino:.6E}",
-              "DECAY 1000021 1.00000E-02", *(f"   2.500000E-01  3  1000022  {q}  {-q}" for q in (1, 2, 3, 4)),
-              "DECAY 1000022 0.00000E+00"]
+              "BLOCK MSOFT Q= 1.0E+03", f"    1  {masses[CHI0]:.6E}", f"    2  {masses[CHI2]:.6E}",
+              f"    3  {masses[GLUINO]:.6E}"]
+    for pid, channels in spectrum.decays.items():
+        lines += [f"DECAY {pid} 1.00000E-02",
+                  *(f"   {br:.6E}  {len(daughters)}  " + "  ".join(map(str, daughters)) for br, daughters in channels)]
+    lines.append(f"DECAY {CHI0} 0.00000E+00")
     return "\n".join(lines) + "\n"
 
 
-def gluino_settings(slha_path: Path) -> tuple[str, ...]:
-    return (*BEAM, "SUSY:gg2gluinogluino = on", "SUSY:qqbar2gluinogluino = on", f"SLHA:file = {slha_path}")
+def spectrum_settings(spectrum: Spectrum, slha_path: Path) -> tuple[str, ...]:
+    return (*BEAM, *spectrum.processes, f"SLHA:file = {slha_path}")
 
 
 def _heavy_flavour(id_abs: int) -> int:
@@ -216,21 +278,23 @@ def generate_darkmachines(
     path: str | Path, n_background: int, n_signal: int, seed: int, workers: int | None = None,
     show_progress: bool = True,
 ) -> dict:
-    """Write the sample (backgrounds, then signals) to a gzip CSV file; returns the cut flow per process.
+    """Write the sample (backgrounds, then signals) to a gzip CSV file; returns the cut flow per stream.
 
-    n_background is shared among the SM processes in the proportions of BACKGROUND_SHARES; each signal gets
+    n_background is shared among the SM streams in the proportions of their `share`; each signal gets
     n_signal events. Counts are of stored events (passing at least one channel).
     """
     path = Path(path)
     parts = parts_dir_of(path)
     parts.mkdir(parents=True, exist_ok=True)
-    slha = parts / f"{SIGNAL_GLUINO}.slha"
-    if not slha.exists() or slha.read_text() != gluino_slha():
-        slha.write_text(gluino_slha())
     sizes = _shares(n_background)
-    streams = [Stream(name, settings, sizes[name], 0.0) for name, settings in BACKGROUNDS.items()]
-    streams += [Stream(SIGNAL_GLUINO, gluino_settings(slha.resolve()), n_signal, 1.0),
-                Stream(SIGNAL_MONOJET, MONOJET, n_signal, 1.0)]
+    streams = [Stream(name, bg.settings, sizes[name], 0.0) for name, bg in BACKGROUNDS.items()]
+    process_of = {name: bg.process for name, bg in BACKGROUNDS.items()}
+    for name, spectrum in SPECTRA.items():
+        slha = parts / f"{name}.slha"
+        if not slha.exists() or slha.read_text() != spectrum_slha(spectrum):
+            slha.write_text(spectrum_slha(spectrum))
+        streams.append(Stream(name, spectrum_settings(spectrum, slha.resolve()), n_signal, 1.0))
+    streams.append(Stream(SIGNAL_MONOJET, MONOJET, n_signal, 1.0))
     streams = [s for s in streams if s.n_events > 0]
     rows, flows = generate_streams(streams, event_row, seed, parts_dir=parts, chunk_size=CHUNK_SIZE,
                                    workers=workers or os.cpu_count() or 1, show_progress=show_progress,
@@ -240,22 +304,32 @@ def generate_darkmachines(
         block, flow = rows[stream.name], flows[stream.name]
         weight = flow.sigma_mb * MB_TO_FB * LUMINOSITY_FB / flow.generated
         events = _as_events(block)
+        process = process_of.get(stream.name, stream.name)
         for i in range(len(events)):
             a, b = events.offsets[i], events.offsets[i + 1]
             objects = zip(events.obj_type[a:b], events.obj_e[a:b], events.obj_pt[a:b], events.obj_eta[a:b],
                           events.obj_phi[a:b])
-            lines.append(format_line(next_id, stream.name, weight, events.met[i], events.met_phi[i], objects))
+            lines.append(format_line(next_id, process, weight, events.met[i], events.met_phi[i], objects))
             next_id += 1
-        report[stream.name] = {**vars(flow), "sigma_fb": flow.sigma_mb * MB_TO_FB, "weight": weight,
-                               "events_with_objects_dropped": int((block[:, 2] > MAX_OBJECTS).sum())}
+        report[stream.name] = {"process": process, **vars(flow), "sigma_fb": flow.sigma_mb * MB_TO_FB,
+                               "weight": weight,
+                               "events_with_objects_dropped": int((block[:, 2] > MAX_OBJECTS).sum()),
+                               "in_channel": _channel_counts(events)}
     tmp = path.with_name(path.name + ".tmp")
     write_events(lines, tmp)
     install_output(tmp, path, len(lines), lambda p: sum(len(block) for block in iter_events(p)))
     return report
 
 
+def _channel_counts(events: Events) -> dict[str, int]:
+    return {channel: int(in_channel(events, channel).sum()) for channel in CHANNELS}
+
 
 def _shares(n: int) -> dict[str, int]:
-    sizes = {name: int(round(share * n)) for name, share in BACKGROUND_SHARES.items()}
-    sizes["njets"] += n - sum(sizes.values())
+    """Stored events per background stream: the largest-remainder split of n by the streams' shares."""
+    total = sum(bg.share for bg in BACKGROUNDS.values())
+    exact = {name: n * bg.share / total for name, bg in BACKGROUNDS.items()}
+    sizes = {name: int(v) for name, v in exact.items()}
+    for name in sorted(exact, key=lambda k: sizes[k] - exact[k])[: n - sum(sizes.values())]:
+        sizes[name] += 1
     return sizes

@@ -19,7 +19,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from qhep import __version__
-from qhep.errors import Interrupted, QhepError, describe_os_error
+from qhep.errors import Interrupted, NoAccount, QhepError, describe_os_error
 from qhep.harness.attempts import attempt, read_attempts
 from qhep.harness.budget import check_budget
 from qhep.harness.lock import folder_lock
@@ -32,7 +32,8 @@ from qhep.harness.uncertainty import roc_band
 from qhep.methods import METHODS
 from qhep.methods.persistence import MODEL_DIR, has_model, restore, save
 from qhep.protocols import make_protocol
-from qhep.quantum.backends import make_backend
+from qhep.quantum.backends import make_backend, planning_backend
+from qhep.quantum.qiskit_runners import matching_fake_device
 from qhep.settings import Kind, ListOf, Text, When
 from qhep.storage import read_state, write_json_atomic
 from qhep.tasks import TASKS
@@ -199,15 +200,30 @@ def fit(cfg: DictConfig, method, inputs: Inputs, run_id: str, run_dir: Path | No
     return Training(sum(earlier) + timing["seconds"], events, run_id, attempts=len(earlier) + 1)
 
 
-def finish(cfg: DictConfig, started: Started, inputs: Inputs, method, training: Training,
-           sweep: dict | None = None) -> dict:
-    """Score the (optionally subsampled) test set with the fitted method and write the record and its plot."""
+def scored_test(cfg: DictConfig, inputs: Inputs) -> tuple:
+    """(data, test events, cutflow) of what the run scores: the test set, or its seeded stratified subsample."""
     data, test_x, cutflow = inputs.data, inputs.test_x, dict(inputs.data.cutflow)
     keep = stratified_subsample(data.test.y, cfg.test_events, cfg.seed)
     if keep is not None:
         data, test_x = data.with_test_subset(keep), test_x[keep]
         cutflow.update(test_events_before_subsample=len(inputs.data.test),
                        test_background=int((data.test.y == 0).sum()), test_signal=int((data.test.y == 1).sum()))
+    return data, test_x, cutflow
+
+
+def detach(cfg: DictConfig, started: Started, inputs: Inputs, method) -> list[str]:
+    """Submit every job the run needs that needs no earlier results, without waiting; their ids. What fits here
+    is fitted first and saved, so that `qhep resume` restores the model and collects the jobs by id."""
+    if method.fits_locally(OmegaConf.to_object(cfg.method)):
+        fit(cfg, method, inputs, started.run_id, started.run_dir)
+    data, test_x, _ = scored_test(cfg, inputs)
+    return method.detach(inputs.train_x, test_x, inputs.data.train_labels, **conditioned(cfg, data.test_values))
+
+
+def finish(cfg: DictConfig, started: Started, inputs: Inputs, method, training: Training,
+           sweep: dict | None = None) -> dict:
+    """Score the (optionally subsampled) test set with the fitted method and write the record and its plot."""
+    data, test_x, cutflow = scored_test(cfg, inputs)
     test_y = data.test.y
 
     with attempt(started.run_dir, "score") as scoring:
@@ -273,21 +289,42 @@ def finish(cfg: DictConfig, started: Started, inputs: Inputs, method, training: 
     return record
 
 
+def dry_run(cfg: DictConfig, method, inputs: Inputs, n_test: int) -> dict:
+    """What the run would submit, without submitting. Planning needs no account: on IBM without one, a named
+    device is planned on the matching fake device's target, and the plan says so."""
+    sizes = (inputs.train_x.shape[1], n_test, len(inputs.train_x))
+    try:
+        return method.dry_run(*sizes)
+    except NoAccount as exc:
+        fake = matching_fake_device(cfg.backend.get("device"))
+        if fake is None:
+            raise QhepError(f"{exc}; or name a device with a matching fake one (backend.device=ibm_brisbane) to "
+                            "plan on its target without an account") from None
+        planner = new_method(cfg, planning_backend(method.backend, fake))
+        return {**planner.dry_run(*sizes),
+                "planned_on": f"{fake}, the fake device of {cfg.backend.device} (its coupling map, basis gates and "
+                              f"durations; calibrations may differ from today's): {exc}"}
+
+
 def run_benchmark(cfg: DictConfig, overrides: list[str] = (), started: Started | None = None) -> tuple[dict, Path]:
     """Run the configured task/method/backend; returns the record and the run's directory. `started`: resume
-    that run in its folder (its job journal replays what was already executed)."""
+    that run in its folder (its job journal replays what was already executed). A dry run returns its plan and no
+    folder; a detached run (detach=true, not resumed) returns {"detached": job ids} and its folder."""
     backend = scoring_backend(cfg)  # settings errors stop here, before any folder exists
     inputs = load_inputs(cfg)
     method = new_method(cfg, backend)
     method.check_inputs(inputs.train_x.shape[1])
     n_test = min(len(inputs.test_x), cfg.test_events or len(inputs.test_x))  # what scoring would submit
     if cfg.dry_run:
-        return {"dry_run": method.dry_run(inputs.train_x.shape[1], n_test, n_train=len(inputs.train_x))}, None
+        return {"dry_run": dry_run(cfg, method, inputs, n_test)}, None
     trains = not (started and has_model(started.run_dir / MODEL_DIR))  # a resume that restores its model
     check_budget(cfg, method, inputs.train_x.shape[1], len(inputs.train_x) if trains else 0, n_test)
     started = started or start(cfg, overrides)
+    detaching = cfg.detach and not started.resumed  # a resume of a detached run collects its jobs
     with working_in(started.run_dir):
         journal_in(backend, started.run_dir)
+        if detaching:
+            return {"detached": detach(cfg, started, inputs, method)}, started.run_dir
         training = fit(cfg, method, inputs, started.run_id, started.run_dir)
         return finish(cfg, started, inputs, method, training), started.run_dir
 

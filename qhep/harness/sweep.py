@@ -52,7 +52,8 @@ SWEEP_FILE = "sweep.json"
 SWEEP_SCHEMA = "qhep.sweep/1"
 PLOT_FILE = "sweep.png"
 # Top-level settings that change how a fitted model is scored or reported, never the fit itself.
-SCORING_ONLY = ("min_background", "bootstrap", "test_events", "plots", "progress", "results_dir", "dry_run")
+SCORING_ONLY = ("min_background", "bootstrap", "test_events", "plots", "progress", "results_dir", "dry_run",
+                "detach")
 HEADLINE = ("auc", "max_sic", "rejection_at_eps_s_0.3")
 SWEEP_FIELDS = {
     "id": Name(), "created": When(), "overrides": ListOf(Text()), "axes": Kind(dict),
@@ -141,6 +142,8 @@ def plan(overrides: list[str], sweep_id: str) -> tuple[dict, list[Point]]:
 def check_point(cfg: DictConfig) -> None:
     if cfg.dry_run:
         raise QhepError("dry_run=true is for qhep run: a sweep executes its points")
+    if cfg.detach:
+        raise QhepError("detach=true is for qhep run: a sweep executes its points (and shares models between them)")
     # The job journal is keyed by circuit and values, not by the noise model: points must not share one.
     if is_quantum(cfg) and cfg.backend.get("journal") is not None:
         raise QhepError("a sweep journals each point's jobs in the point's folder; leave backend.journal unset")

@@ -8,6 +8,7 @@ from qhep.methods.conv_autoencoder import METHODS as JET_AUTOENCODERS
 from qhep.methods.flow import METHOD as FLOW
 from qhep.methods.pyod_methods import BASELINES as PYOD_BASELINES
 from qhep.methods.qae import QAEConfig, QuantumAutoencoder
+from qhep.methods.quantum_kernels import METHODS as QUANTUM_KERNELS
 from qhep.methods.sklearn_methods import BASELINES as SKLEARN_BASELINES
 from qhep.methods.vae import METHOD as VAE
 
@@ -15,6 +16,7 @@ from qhep.methods.vae import METHOD as VAE
 METHODS = {
     "ae": (Autoencoder, AutoencoderConfig),
     "qae": (QuantumAutoencoder, QAEConfig),
+    **QUANTUM_KERNELS,
     **PYOD_BASELINES,
     **SKLEARN_BASELINES,
     **FLOW,

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from qhep.errors import QhepError
 from qhep.progress import progress_bar
 
 
@@ -28,6 +29,7 @@ class AnomalyDetector(ABC):
     stages: ClassVar[tuple[str, ...]] = ()  # settings sections that are themselves methods (a chain's)
     # Attributes that belong to this process, not to the fitted model: not saved (qhep.methods.persistence)
     runtime: ClassVar[tuple[str, ...]] = ("progress",)
+    detachable: ClassVar[bool] = False  # detach(): submit its jobs and return without waiting (detach=true)
 
     @abstractmethod
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> AnomalyDetector:
@@ -58,6 +60,27 @@ class AnomalyDetector(ABC):
         """Settings that are each valid but do not go together (or not with this backend); checked at
         composition, before any work."""
         return []
+
+    @classmethod
+    def detach_problems(cls, config, backend_class) -> list[str]:
+        """Why a run of this method with these settings cannot detach (checked at composition, before any work,
+        when detach=true); [] when it can."""
+        if not cls.detachable:
+            return [(f"detach=true: method {cls.name} cannot submit its jobs and return without waiting; "
+                     "leave detach unset")]
+        return []
+
+    @classmethod
+    def fits_locally(cls, config) -> bool:
+        """Whether fitting with these settings runs here and submits no job that a detached run could leave
+        queued: a detached run then fits (and saves the model) before `detach`, and its resume restores it."""
+        return not cls.is_quantum(config)
+
+    def detach(self, train_x: np.ndarray, test_x: np.ndarray, train_y: np.ndarray | None = None) -> list[str]:
+        """Submit every job this run needs that needs no earlier results; return their ids; fit locally what runs
+        locally first. Nothing is waited on: a later `fit` or `anomaly_score` with the same job journal collects
+        the jobs by id. A method that declares a condition is also given the test events' (condition=...)."""
+        raise QhepError(f"method {self.name} cannot submit its jobs without waiting: leave detach unset")
 
     def check_inputs(self, n_features: int) -> None:
         """Refuse, in one line that says what to set, inputs this method cannot take (checked before fitting).

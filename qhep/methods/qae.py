@@ -7,7 +7,6 @@ anomaly score is 1 - trash fidelity. The backend that runs the circuit is the ru
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +16,7 @@ from sklearn.preprocessing import MinMaxScaler
 from qhep.errors import QhepError
 from qhep.methods.base import AnomalyDetector, train_epochs
 from qhep.quantum.ansatz import ENCODINGS, ENTANGLERS, ROTATIONS, QAECircuit
-from qhep.quantum.backends import BACKENDS, FastBackend
+from qhep.quantum.backends import BACKENDS, FastBackend, execution, runs_here
 from qhep.quantum.fast import METRIC_APPROX
 from qhep.quantum.qng import QNGOptimizer
 from qhep.quantum.spsa import SPSA, fidelity_sets
@@ -52,6 +51,7 @@ class QuantumAutoencoder(AnomalyDetector):
     name = "qae"
     quantum = True
     runtime = ("progress", "backend", "engine")  # a restored model scores on the run's own backend
+    detachable = True  # with training here (method.train_backend), the scoring jobs go out at once
 
     def __init__(self, config: QAEConfig, seed: int = 0, backend=None, progress: bool = True):
         self.config, self.seed, self.progress = config, seed, progress
@@ -73,6 +73,35 @@ class QuantumAutoencoder(AnomalyDetector):
                     "extra qubit); use method.qng_approx=block-diag, or train on the exact engine with "
                     "method.train_backend=fast"]
         return []
+
+    @classmethod
+    def detach_problems(cls, config: QAEConfig, backend_class) -> list[str]:
+        # Training on the run's backend is step by step (each step's weights need the last step's results), so
+        # only the first step could be submitted: not worth a second copy of fit's batching. Train here instead.
+        if not cls.fits_locally(config):
+            where = f"method.train_backend={config.train_backend}" if config.train_backend else "the run's backend"
+            return [(f"detach=true: qae trains on {where} step by step (each step needs the last one's results); "
+                     "set method.train_backend=fast to train here and detach the scoring jobs")]
+        return []
+
+    @classmethod
+    def fits_locally(cls, config: QAEConfig) -> bool:
+        return config.train_backend is not None and runs_here(type(BACKENDS[config.train_backend]))
+
+    def detach(self, train_x: np.ndarray, test_x: np.ndarray, train_y: np.ndarray | None = None) -> list[str]:
+        """Fit here (method.train_backend) unless fitted already, then submit every scoring job on the run's
+        backend without waiting: the rows anomaly_score runs, so that it collects these jobs by id."""
+        found = self.detach_problems(self.config, type(self.backend))
+        if found:
+            raise QhepError(found[0])
+        if self.params is None:
+            self.fit(train_x, train_y)
+        if not hasattr(self.engine, "submit_fidelity"):
+            raise QhepError(f"detach=true: backend {self.backend.name} submits no jobs; choose backend=aer, fake or "
+                            "ibm")
+        with execution(self.engine, "score"):
+            return [job for batch in self._score_batches(test_x)
+                    for job in self.engine.submit_fidelity(batch, self.params)]
 
     def check_inputs(self, n_features: int) -> None:
         k = self.config.n_trash
@@ -132,12 +161,15 @@ class QuantumAutoencoder(AnomalyDetector):
 
     @torch.no_grad()
     def anomaly_score(self, X: np.ndarray) -> np.ndarray:
+        with execution(self.engine, "score"):
+            fidelity = torch.cat([self.engine.fidelity(batch, self.params) for batch in self._score_batches(X)])
+        return (1.0 - fidelity).numpy()
+
+    def _score_batches(self, X: np.ndarray) -> list[torch.Tensor]:
+        """The events as angles, in the batches scoring runs (and detach submits) them in."""
         x = torch.as_tensor(self.scaler.transform(X), dtype=torch.float64)
         size = self.config.score_batch_size
-        with execution(self.engine, "score"):
-            fidelity = torch.cat([self.engine.fidelity(x[i : i + size], self.params)
-                                  for i in range(0, len(x), size)])
-        return (1.0 - fidelity).numpy()
+        return [x[i : i + size] for i in range(0, len(x), size)]
 
     def dry_run(self, n_features: int, n_test: int, n_train: int = 0) -> dict:
         """What training on n_train events (when it runs on this backend) and scoring n_test events would submit,
@@ -212,8 +244,3 @@ class QuantumAutoencoder(AnomalyDetector):
         executed = self.engine.resources() if hasattr(self.engine, "resources") else None
         return {**self.circuit.resources(), **({"execution": executed} if executed else {}),
                 **({"training_execution": self.training_execution} if self.training_execution else {})}
-
-
-def execution(engine, purpose: str):
-    """The engine's execution context for training or scoring (a Runtime Session or Batch); none for simulators."""
-    return engine.execution(purpose) if hasattr(engine, "execution") else nullcontext()

@@ -1,13 +1,18 @@
-"""Backend registry: the `backend=` setting names the engine that runs every quantum circuit."""
+"""Backend registry: the `backend=` setting names the engine that runs every quantum circuit: each backend builds
+the engine of a quantum autoencoder circuit (`engine`) and of a fidelity kernel (`kernel`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, fields
 from typing import ClassVar
 
 import torch
 
 from qhep.quantum.ansatz import QAECircuit
 from qhep.quantum.fast import FastEngine
+from qhep.quantum.feature_maps import FeatureMap
+from qhep.quantum.kernel_fast import FastKernel
+from qhep.quantum.kernel_pennylane import PennyLaneKernel
 from qhep.quantum.noise import check_noise_scale
 from qhep.quantum.pennylane_engine import PennyLaneEngine
 from qhep.quantum.qiskit_circuit import READOUTS
@@ -35,7 +40,14 @@ class FastBackend:
     precision: str = setting("double", Choice(("double", "single")))
 
     def engine(self, circuit: QAECircuit) -> FastEngine:
-        return FastEngine(circuit, dtype=torch.float64 if self.precision == "double" else torch.float32)
+        return FastEngine(circuit, dtype=self.dtype)
+
+    def kernel(self, fmap: FeatureMap) -> FastKernel:
+        return FastKernel(fmap, dtype=self.dtype)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float64 if self.precision == "double" else torch.float32
 
 
 @dataclass
@@ -54,6 +66,9 @@ class PennyLaneBackend:
 
     def engine(self, circuit: QAECircuit) -> PennyLaneEngine:
         return PennyLaneEngine(circuit, self.device, self.diff_method, self.shots)
+
+    def kernel(self, fmap: FeatureMap) -> PennyLaneKernel:
+        return PennyLaneKernel(fmap, self.device, self.shots)
 
 
 @dataclass
@@ -89,6 +104,11 @@ class AerBackend:
         from qhep.quantum.qiskit_engine import aer_engine
 
         return aer_engine(circuit, self)
+
+    def kernel(self, fmap: FeatureMap):
+        from qhep.quantum.kernel_qiskit import qiskit_kernel
+
+        return qiskit_kernel(fmap, self)
 
 
 @dataclass
@@ -126,6 +146,11 @@ class FakeDeviceBackend(_RuntimeSamplerSettings):
 
         return fake_engine(circuit, self)
 
+    def kernel(self, fmap: FeatureMap):
+        from qhep.quantum.kernel_qiskit import qiskit_kernel
+
+        return qiskit_kernel(fmap, self)
+
 
 @dataclass
 class IBMBackend(_RuntimeSamplerSettings):
@@ -142,6 +167,11 @@ class IBMBackend(_RuntimeSamplerSettings):
 
         return ibm_engine(circuit, self, service)
 
+    def kernel(self, fmap: FeatureMap, service=None):
+        from qhep.quantum.kernel_qiskit import qiskit_kernel
+
+        return qiskit_kernel(fmap, self, service)
+
 
 BACKENDS = {
     "fast": FastBackend(),
@@ -153,6 +183,23 @@ BACKENDS = {
     "fake": FakeDeviceBackend(),
     "ibm": IBMBackend(),
 }
+
+
+def planning_backend(settings: IBMBackend, fake: str) -> FakeDeviceBackend:
+    """The fake device `fake` with the IBM backend's sampler settings: a plan from its target (coupling map, basis
+    gates, instruction durations) when no account is at hand."""
+    shared = {f.name: getattr(settings, f.name) for f in fields(_RuntimeSamplerSettings)}
+    return FakeDeviceBackend(device=fake, **shared)
+
+
+def runs_here(backend_class) -> bool:
+    """Whether a backend runs in this process (an exact engine, a local simulator), not on a remote device."""
+    return not backend_class.submits_jobs or backend_class.timed_locally
+
+
+def execution(engine, purpose: str):
+    """The engine's execution context for training or scoring (a Runtime Session or Batch); none for simulators."""
+    return engine.execution(purpose) if hasattr(engine, "execution") else nullcontext()
 
 
 def make_backend(settings: dict):

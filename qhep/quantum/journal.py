@@ -21,23 +21,57 @@ JOURNAL_FILE = "jobs.jsonl"
 TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 
 
+def journal_file(path: str | Path) -> Path:
+    """The journal file of a `journal` setting: a folder (the file in it) or a .jsonl file."""
+    path = Path(path)
+    return path / JOURNAL_FILE if path.suffix != ".jsonl" else path
+
+
 class JobJournal:
     def __init__(self, path: str | Path):
-        path = Path(path)
-        self.path = path / JOURNAL_FILE if path.suffix != ".jsonl" else path
+        self.path = journal_file(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.submitted: dict[str, dict] = {}  # chunk key -> last submission line
         self.finished: dict[str, dict] = {}  # chunk key -> result line
+        self.entries: list[dict] = []  # every well-formed line, in order (what `jobs` reads)
         self.discarded = 0  # damaged lines (a truncated tail, an edited or corrupted file)
         if self.path.exists():
             for line in self.path.read_bytes().splitlines():
                 entry = _entry(line)
                 if entry is None:
                     self.discarded += 1
-                elif entry["event"] == "failed":
+                    continue
+                self.entries.append(entry)
+                if entry["event"] == "failed":
                     self.submitted.pop(entry["key"], None)
                 else:
                     (self.finished if entry["event"] == "done" else self.submitted)[entry["key"]] = entry
+
+    def jobs(self) -> list[dict]:
+        """Every journaled job once, in order of submission: job_id, key, backend, bindings, shots, and `state`:
+        done (result journaled), failed (with `reason`), replaced (its work was sent again as job `by`, or
+        finished by it), or submitted (not collected yet)."""
+        jobs: dict[str, dict] = {}
+        for entry in self.entries:
+            job = jobs.setdefault(entry["job_id"], {"job_id": entry["job_id"], "key": entry["key"],
+                                                    "backend": None, "bindings": None, "shots": None,
+                                                    "state": "submitted"})
+            if entry["event"] == "submitted":
+                job.update({k: entry.get(k) for k in ("backend", "bindings", "shots")})
+            else:
+                job["state"] = entry["event"]
+                if entry["event"] == "failed":
+                    job["reason"] = entry.get("reason")
+        for job in jobs.values():
+            if job["state"] == "submitted":
+                latest = self.finished.get(job["key"]) or self.submitted.get(job["key"])
+                if latest is not None and latest["job_id"] != job["job_id"]:
+                    job.update(state="replaced", by=latest["job_id"])
+        return list(jobs.values())
+
+    def uncollected(self) -> list[dict]:
+        """The submission lines of jobs whose results are not in yet (what a rerun collects by id)."""
+        return [entry for key, entry in self.submitted.items() if key not in self.finished]
 
     def discard(self, key: str) -> None:
         """Forget a finished result that does not fit its job: the work is redone."""
@@ -53,6 +87,7 @@ class JobJournal:
             os.fsync(fd)
         finally:
             os.close(fd)
+        self.entries.append(entry)
 
     def record_submitted(self, key: str, job_id: str, backend: str, bindings: int, shots: int | None) -> None:
         entry = {"event": "submitted", "key": key, "job_id": job_id, "backend": backend, "bindings": bindings,

@@ -22,6 +22,10 @@ from qhep.quantum.ansatz import QAECircuit
 
 READOUTS = ("trash", "swap_test")
 READOUT_REGISTER = "readout"
+# PennyLane gate -> QuantumCircuit method, same angle order and convention (PennyLane's U3(theta, phi, delta) is
+# Qiskit's U(theta, phi, lambda); PhaseShift is P)
+QISKIT_GATES = {"RX": "rx", "RY": "ry", "RZ": "rz", "U3": "u", "PhaseShift": "p", "CNOT": "cx", "Hadamard": "h",
+                "CSWAP": "cswap"}
 
 
 @dataclass
@@ -63,30 +67,24 @@ def build_qiskit_circuit(qae: QAECircuit, readout: str = "trash", measure: bool 
     width = n if readout == "trash" else n + k + 1
     qc = QuantumCircuit(width, name="qae")
     for op in ops:
-        wires = [int(w) for w in op.wires]
-        angles = [parameter(v) for v in op.data]
-        if op.name == "RX":
-            qc.rx(angles[0], wires[0])
-        elif op.name == "RY":
-            qc.ry(angles[0], wires[0])
-        elif op.name == "RZ":
-            qc.rz(angles[0], wires[0])
-        elif op.name == "Rot":  # Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi): RZ(phi) acts first
-            qc.rz(angles[0], wires[0])
-            qc.ry(angles[1], wires[0])
-            qc.rz(angles[2], wires[0])
-        elif op.name == "CNOT":
-            qc.cx(*wires)
-        elif op.name == "Hadamard":
-            qc.h(wires[0])
-        elif op.name == "CSWAP":
-            qc.cswap(*wires)
-        else:
-            raise QhepError(f"no Qiskit translation for the PennyLane gate {op.name}")
+        append_operation(qc, op, [parameter(v) for v in op.data])
     readout_qubits = tuple(qae.trash_wires) if readout == "trash" else (n + k,)
     if measure:
         add_readout(qc, readout_qubits)
     return QiskitQAE(qc, x, theta, readout, readout_qubits)
+
+
+def append_operation(qc: QuantumCircuit, op, angles: list) -> None:
+    """Append a PennyLane operation to a Qiskit circuit, with its angles given (numbers or Parameters)."""
+    wires = [int(w) for w in op.wires]
+    if op.name == "Rot":  # Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi): RZ(phi) acts first
+        qc.rz(angles[0], wires[0])
+        qc.ry(angles[1], wires[0])
+        qc.rz(angles[2], wires[0])
+    elif op.name in QISKIT_GATES:
+        getattr(qc, QISKIT_GATES[op.name])(*angles, *wires)
+    else:
+        raise QhepError(f"no Qiskit translation for the PennyLane gate {op.name}")
 
 
 def add_readout(qc: QuantumCircuit, qubits) -> None:

@@ -14,7 +14,6 @@ On IBM Runtime, training runs in a Session and scoring in a Batch. Submitted job
 """
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -25,18 +24,14 @@ from qhep.quantum.ansatz import QAECircuit
 from qhep.quantum.qiskit_circuit import build_qiskit_circuit
 from qhep.quantum.qiskit_executor import Compiled, QiskitExecutor
 from qhep.quantum.qiskit_metric import covariance_blocks, metric_layers
-from qhep.quantum.qiskit_runners import (  # noqa: F401  (runtime_service: looked up here, so tests can replace it)
+from qhep.quantum.qiskit_runners import (  # runtime_service: looked up here, so tests can replace it
     ExactAerRunner,
     SamplerRunner,
-    config_value,
     fake_device,
     runtime_runner,
     runtime_service,
     scrub,
 )
-from qhep.text import format_duration
-
-NOT_MEASURED = ("measure", "barrier", "save_probabilities")
 
 
 def p_zero(frequencies: np.ndarray) -> np.ndarray:
@@ -75,10 +70,21 @@ class QiskitEngine(QiskitExecutor):
                                np.repeat(weight_sets[:, None], len(x), axis=1)], axis=2)
         return rows.reshape(-1, rows.shape[-1])
 
+    def fidelity_items(self, x: np.ndarray, weight_sets: np.ndarray) -> list:
+        """What the fidelities of N events under S weight sets execute: the QAE bound to every row, in one PUB."""
+        return [(self.main, self.rows(x, weight_sets), p_zero)]
+
     def fidelity_sets(self, x: np.ndarray, weight_sets: np.ndarray) -> np.ndarray:
         """Fidelities (S, N) of N events under S weight sets, all in one PUB (split only by job limits)."""
-        (zero,) = self.run([(self.main, self.rows(x, weight_sets), p_zero)])
+        (zero,) = self.run(self.fidelity_items(x, weight_sets))
         return self.program.fidelity(zero).reshape(len(weight_sets), len(x))
+
+    def submit_fidelity(self, x, params) -> list[str]:
+        """Submit, without waiting, the jobs of `fidelity(x, params)` without gradient (scoring); their ids. A
+        later `fidelity(x, params)` collects them by id (same journal keys)."""
+        x = np.asarray(torch.as_tensor(x, dtype=torch.float64).detach())
+        weights = np.asarray(torch.as_tensor(params, dtype=torch.float64).detach()).reshape(1, -1)
+        return self.submit(self.fidelity_items(x, weights))
 
     def fidelity(self, x, params) -> torch.Tensor:
         """Trash fidelity per event; differentiable in params (parameter shift on this backend)."""
@@ -112,49 +118,8 @@ class QiskitEngine(QiskitExecutor):
             self._metric_layers = metric_layers(build_qiskit_circuit(self.circuit, "trash", measure=False))
         return self._metric_layers
 
-    # --- figures ----------------------------------------------------------------------------------------------
     def circuit_figures(self) -> dict:
-        main = self.main
-        gates = [inst.operation for inst in main.isa.data if inst.operation.name not in NOT_MEASURED]
-        figures = {
-            "backend": self.name,
-            "device": getattr(self.runner.backend, "name", None),
-            "readout": self.program.readout,
-            "optimization_level": self.optimization_level,
-            "transpiled_depth": main.isa.depth(lambda inst: inst.operation.name not in NOT_MEASURED),
-            "transpiled_gates": len(gates),
-            "two_qubit_gates": sum(g.num_qubits == 2 for g in gates),
-            "physical_qubits": [int(q) for q in main.physical_qubits],
-            "shots": self.runner.shots,
-        }
-        if any(g.num_qubits > 2 for g in gates):
-            figures["three_qubit_gates"] = sum(g.num_qubits > 2 for g in gates)
-        return figures
-
-    def resources(self) -> dict:
-        """Circuit figures plus what the runs so far used."""
-        return {**self.circuit_figures(), **self.executed()}
-
-    def plan(self, bindings: int, jobs: int | None = None) -> dict:
-        """What executing `bindings` bindings (in at least `jobs` jobs) would submit, without submitting: shots and
-        an estimate of QPU time, with every circuit counted as long as the full QAE (an upper bound)."""
-        shots = self.runner.shots
-        try:
-            circuit_seconds = float(self.isa.estimate_duration(self.runner.target, unit="s"))
-        except Exception:  # noqa: BLE001  targets without instruction durations (ideal simulators)
-            circuit_seconds = None
-        rep_delay = getattr(self.runner.backend, "default_rep_delay", None) or config_value(
-            self.runner.backend, "default_rep_delay")
-        per_shot = (circuit_seconds or 0.0) + (rep_delay or 0.0)
-        return {
-            "bindings": bindings,
-            "jobs": max(jobs or 0, math.ceil(bindings / self.bindings_per_job())),
-            "total_shots": bindings * shots if shots else None,
-            "circuit_seconds": circuit_seconds,
-            "rep_delay_seconds": rep_delay,
-            "estimated_qpu_seconds": bindings * shots * per_shot if shots and per_shot else None,
-            "estimated_qpu_time": format_duration(bindings * shots * per_shot) if shots and per_shot else None,
-        }
+        return {**super().circuit_figures(), "readout": self.program.readout}
 
 
 class _ParameterShift(torch.autograd.Function):
@@ -174,14 +139,30 @@ class _ParameterShift(torch.autograd.Function):
 
 
 # --- engines for each backend ----------------------------------------------------------------------------------
-def _engine_options(settings) -> dict:
+def engine_options(settings) -> dict:
+    """The QiskitEngine keywords a backend's settings give (readout, transpilation, job limits, journal, mode)."""
     return {"readout": settings.readout, "optimization_level": settings.optimization_level,
             "max_bindings_per_job": settings.max_bindings_per_job,
             "max_executions_per_job": settings.max_executions_per_job, "seed": settings.seed,
             "journal": settings.journal, "execution": getattr(settings, "execution", "auto")}
 
 
-def aer_engine(circuit: QAECircuit, settings) -> QiskitEngine:
+def backend_runner(settings, service=None) -> tuple:
+    """(runner, noise label) for an AerBackend, FakeDeviceBackend or IBMBackend settings object: what runs the
+    jobs, and the simulator's noise by name (part of a journal key; empty for devices). IBM: `service` stands in
+    for QiskitRuntimeService (tests pass one whose backends are fake devices)."""
+    from qhep.quantum.backends import AerBackend, FakeDeviceBackend, IBMBackend
+
+    if isinstance(settings, AerBackend):
+        return _aer_runner(settings)
+    if isinstance(settings, FakeDeviceBackend):
+        return runtime_runner(settings.name, fake_device(settings.device), settings.shots), ""
+    if isinstance(settings, IBMBackend):
+        return _ibm_runner(settings, service), ""
+    raise QhepError(f"backend {settings.name} runs no Qiskit jobs; choose backend=aer, fake or ibm")
+
+
+def _aer_runner(settings) -> tuple:
     from qiskit_aer import AerSimulator
     from qiskit_aer.primitives import SamplerV2 as AerSampler
 
@@ -209,17 +190,10 @@ def aer_engine(circuit: QAECircuit, settings) -> QiskitEngine:
                                                               options={"backend_options": backend_options}),
                                settings.shots, target=target)
     noise = f"{settings.noise}x{settings.noise_scale} {method}" if settings.noise else method
-    return QiskitEngine(circuit, runner, noise=noise, **_engine_options(settings))
+    return runner, noise
 
 
-def fake_engine(circuit: QAECircuit, settings) -> QiskitEngine:
-    runner = runtime_runner(settings.name, fake_device(settings.device), settings.shots)
-    return QiskitEngine(circuit, runner, **_engine_options(settings))
-
-
-def ibm_engine(circuit: QAECircuit, settings, service=None) -> QiskitEngine:
-    """IBM Quantum through Runtime. `service` stands in for QiskitRuntimeService (tests pass one whose
-    backends are fake devices, which runs everything but the connection in local testing mode)."""
+def _ibm_runner(settings, service=None):
     token = os.environ.get("QISKIT_IBM_TOKEN") or None
     service = service or runtime_service(settings.channel, settings.instance)
     try:
@@ -227,9 +201,27 @@ def ibm_engine(circuit: QAECircuit, settings, service=None) -> QiskitEngine:
                    else service.least_busy(operational=True, simulator=False))
     except QhepError:
         raise
-    except Exception as exc:  # noqa: BLE001  likewise
+    except Exception as exc:  # noqa: BLE001  whatever the service raises becomes one line without the token
         reason = scrub((str(exc).strip().splitlines() or [""])[0], token)
         raise QhepError(f"IBM Quantum backend {settings.device or '(least busy)'}: {type(exc).__name__}: "
                         f"{reason}") from None
-    runner = runtime_runner(settings.name, backend, settings.shots, retrieve=service.job)
-    return QiskitEngine(circuit, runner, **_engine_options(settings))
+    return runtime_runner(settings.name, backend, settings.shots, retrieve=service.job)
+
+
+def _engine(circuit: QAECircuit, settings, service=None) -> QiskitEngine:
+    runner, noise = backend_runner(settings, service)
+    return QiskitEngine(circuit, runner, noise=noise, **engine_options(settings))
+
+
+def aer_engine(circuit: QAECircuit, settings) -> QiskitEngine:
+    return _engine(circuit, settings)
+
+
+def fake_engine(circuit: QAECircuit, settings) -> QiskitEngine:
+    return _engine(circuit, settings)
+
+
+def ibm_engine(circuit: QAECircuit, settings, service=None) -> QiskitEngine:
+    """IBM Quantum through Runtime. `service` stands in for QiskitRuntimeService (tests pass one whose
+    backends are fake devices, which runs everything but the connection in local testing mode)."""
+    return _engine(circuit, settings, service)

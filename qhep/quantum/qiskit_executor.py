@@ -3,6 +3,7 @@ retry, and group jobs in Runtime Sessions or Batches (see QiskitExecutor)."""
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import time
 from contextlib import contextmanager
@@ -14,7 +15,10 @@ from qiskit.transpiler import generate_preset_pass_manager
 from qhep.errors import QhepError
 from qhep.quantum.journal import JobJournal, result_fits, with_retries
 from qhep.quantum.qiskit_circuit import add_readout
-from qhep.quantum.qiskit_runners import _LOCAL_JOBS, scrub
+from qhep.quantum.qiskit_runners import _LOCAL_JOBS, config_value, scrub
+from qhep.text import format_duration
+
+NOT_MEASURED = ("measure", "barrier", "save_probabilities")
 
 
 @dataclass
@@ -115,9 +119,8 @@ class QiskitExecutor:
         """Execute [(compiled, rows, reduce)]: rows of full values (x..., theta...) bound to the compiled circuit,
         reduce(frequencies) -> one result per binding. Bindings are packed into as few jobs as the limits allow
         (several PUBs per job); finished jobs come from the journal, submitted ones are collected by id."""
-        jobs_spec = self._pack(items)
         tic = time.perf_counter()
-        keys = [self._key([(items[i][0].tag, v) for i, v in spec]) for spec in jobs_spec]
+        jobs_spec, keys = self._jobs(items)
         results: list = [None] * len(jobs_spec)
         jobs: list = [None] * len(jobs_spec)
 
@@ -134,30 +137,15 @@ class QiskitExecutor:
         # A remote backend gets every job before any is waited on, so they queue together; an in-process simulator
         # has no queue, and each job is collected at once so that one job's samples are held at a time.
         for n, (spec, key) in enumerate(zip(jobs_spec, keys)):
-            if self.journal and key in self.journal.finished:
-                journaled = self.journal.finished[key]["results"]
-                if result_fits(journaled, [len(v) for _, v in spec], [items[i][2].bounds for i, _ in spec]):
-                    results[n] = [np.asarray(r, dtype=float) for r in journaled]
-                    self._stats["results_from_journal"] += 1
-                    continue
-                self.journal.discard(key)  # damaged: run the job again rather than trust it
-            if self.journal and key in self.journal.submitted:
-                jobs[n] = self.runner.retrieve(self.journal.submitted[key]["job_id"])
-                if jobs[n] is not None:
-                    self._stats["jobs_collected_by_id"] += 1
-                    continue
-            pubs = [(items[i][0].isa, v) for i, v in spec]
-            jobs[n] = self._retry(lambda p=pubs, s=int(key[:8], 16): self.runner.submit(p, s))
-            self.submissions += 1
-            job_id = jobs[n].job_id()
-            if self.journal:
-                self.journal.record_submitted(key, job_id, self.name, sum(len(v) for _, v in spec), self.runner.shots)
-            mode = type(self.runner.mode).__name__.lower() if getattr(self.runner, "mode", None) else "job"
-            self._stats["jobs_by_mode"][mode] = self._stats["jobs_by_mode"].get(mode, 0) + 1
-            self._stats["jobs"] += 1
-            self._stats["job_ids"].append(job_id)
-            for hook in self.on_submit:
-                hook(job_id)
+            results[n] = self._journaled_results(items, spec, key)
+            if results[n] is not None:
+                self._stats["results_from_journal"] += 1
+                continue
+            jobs[n] = self._submitted_job(key)
+            if jobs[n] is not None:
+                self._stats["jobs_collected_by_id"] += 1
+                continue
+            jobs[n] = self._send(items, spec, key)
             if self.runner.local:
                 complete(n)
         for n, job in enumerate(jobs):
@@ -171,6 +159,61 @@ class QiskitExecutor:
             for (i, _), part in zip(spec, result):
                 per_item[i].append(part)
         return [np.concatenate(parts) for parts in per_item]
+
+    def submit(self, items: list) -> list[str]:
+        """Submit the jobs `run(items)` would run, without waiting for any: the same packing and journal keys, so
+        a later `run(items)` collects them by id. Jobs finished or submitted already (journaled) are not sent
+        again. Returns the id of every job of the items, journaled or new."""
+        if self.journal is None:
+            raise QhepError(f"backend {self.name}: submitting without waiting needs a job journal to collect the "
+                            "jobs from later: set backend.journal")
+        jobs_spec, keys = self._jobs(items)
+        ids = []
+        for spec, key in zip(jobs_spec, keys):
+            if self._journaled_results(items, spec, key) is not None:
+                ids.append(self.journal.finished[key]["job_id"])
+            elif key in self.journal.submitted:
+                ids.append(self.journal.submitted[key]["job_id"])
+            else:  # a local job is left running: collecting it is a later run's work
+                ids.append(self._send(items, spec, key).job_id())
+        return ids
+
+    def _jobs(self, items: list) -> tuple[list[list], list[str]]:
+        """The items packed into jobs, and each job's journal key."""
+        jobs_spec = self._pack(items)
+        return jobs_spec, [self._key([(items[i][0].tag, v) for i, v in spec]) for spec in jobs_spec]
+
+    def _journaled_results(self, items: list, spec: list, key: str) -> list | None:
+        """A finished job's results from the journal, if they fit it; a damaged entry is forgotten (redone)."""
+        if not self.journal or key not in self.journal.finished:
+            return None
+        journaled = self.journal.finished[key]["results"]
+        if result_fits(journaled, [len(v) for _, v in spec], [items[i][2].bounds for i, _ in spec]):
+            return [np.asarray(r, dtype=float) for r in journaled]
+        self.journal.discard(key)  # damaged: run the job again rather than trust it
+        return None
+
+    def _submitted_job(self, key: str):
+        """The job journaled as submitted under `key`, retrieved by id; None if there is none, or it is gone."""
+        if not self.journal or key not in self.journal.submitted:
+            return None
+        return self.runner.retrieve(self.journal.submitted[key]["job_id"])
+
+    def _send(self, items: list, spec: list, key: str):
+        """Submit one job (retrying transient errors), journal its id before anything waits on it, count it."""
+        pubs = [(items[i][0].isa, v) for i, v in spec]
+        job = self._retry(lambda: self.runner.submit(pubs, int(key[:8], 16)))
+        self.submissions += 1
+        job_id = job.job_id()
+        if self.journal:
+            self.journal.record_submitted(key, job_id, self.name, sum(len(v) for _, v in spec), self.runner.shots)
+        mode = type(self.runner.mode).__name__.lower() if getattr(self.runner, "mode", None) else "job"
+        self._stats["jobs_by_mode"][mode] = self._stats["jobs_by_mode"].get(mode, 0) + 1
+        self._stats["jobs"] += 1
+        self._stats["job_ids"].append(job_id)
+        for hook in self.on_submit:
+            hook(job_id)
+        return job
 
     def _pack(self, items: list) -> list[list]:
         """Jobs as lists of (item index, values): each item's bound rows cut to at most one job's worth of
@@ -200,6 +243,49 @@ class QiskitExecutor:
             where = f"; journal {self.journal.path}" if self.journal else ""
             raise QhepError(f"backend {self.name}: job {job.job_id()} failed: {type(exc).__name__}: {reason}"
                             f"{where}") from None
+
+    # --- figures: of the program's `main` circuit (the QAE with its readout, a kernel's overlap circuit) ---------
+    def circuit_figures(self) -> dict:
+        main = self.main
+        gates = [inst.operation for inst in main.isa.data if inst.operation.name not in NOT_MEASURED]
+        figures = {
+            "backend": self.name,
+            "device": getattr(self.runner.backend, "name", None),
+            "optimization_level": self.optimization_level,
+            "transpiled_depth": main.isa.depth(lambda inst: inst.operation.name not in NOT_MEASURED),
+            "transpiled_gates": len(gates),
+            "two_qubit_gates": sum(g.num_qubits == 2 for g in gates),
+            "physical_qubits": [int(q) for q in main.physical_qubits],
+            "shots": self.runner.shots,
+        }
+        if any(g.num_qubits > 2 for g in gates):
+            figures["three_qubit_gates"] = sum(g.num_qubits > 2 for g in gates)
+        return figures
+
+    def resources(self) -> dict:
+        """Circuit figures plus what the runs so far used."""
+        return {**self.circuit_figures(), **self.executed()}
+
+    def plan(self, bindings: int, jobs: int | None = None) -> dict:
+        """What executing `bindings` bindings (in at least `jobs` jobs) would submit, without submitting: shots and
+        an estimate of QPU time, with every circuit counted as long as the main one (an upper bound)."""
+        shots = self.runner.shots
+        try:
+            circuit_seconds = float(self.main.isa.estimate_duration(self.runner.target, unit="s"))
+        except Exception:  # noqa: BLE001  targets without instruction durations (ideal simulators)
+            circuit_seconds = None
+        rep_delay = getattr(self.runner.backend, "default_rep_delay", None) or config_value(
+            self.runner.backend, "default_rep_delay")
+        per_shot = (circuit_seconds or 0.0) + (rep_delay or 0.0)
+        return {
+            "bindings": bindings,
+            "jobs": max(jobs or 0, math.ceil(bindings / self.bindings_per_job())),
+            "total_shots": bindings * shots if shots else None,
+            "circuit_seconds": circuit_seconds,
+            "rep_delay_seconds": rep_delay,
+            "estimated_qpu_seconds": bindings * shots * per_shot if shots and per_shot else None,
+            "estimated_qpu_time": format_duration(bindings * shots * per_shot) if shots and per_shot else None,
+        }
 
     def executed(self) -> dict:
         """What the runs so far used: circuits, bindings, PUBs, jobs (ids, modes), seconds, discarded journal lines."""

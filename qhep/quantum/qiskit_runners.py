@@ -7,11 +7,25 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from qhep.errors import QhepError
+from qhep.errors import NoAccount, QhepError
 from qhep.quantum.qiskit_circuit import READOUT_REGISTER
 
 # Jobs of in-process (local) samplers by id: what "retrieve a job by id" means when there is no service.
 _LOCAL_JOBS: dict[str, object] = {}
+# Provider statuses of a job that is still to run (Runtime's strings; qiskit's JobStatus names likewise)
+PENDING_STATUSES = ("INITIALIZING", "QUEUED", "VALIDATING", "RUNNING")
+
+
+def job_status(job) -> str | None:
+    """A job's provider status as an upper-case name ("DONE", "QUEUED", ...); None without a job, "UNKNOWN" when
+    the provider does not say. Runtime's jobs answer a string, qiskit's and Aer's a JobStatus."""
+    if job is None:
+        return None
+    try:
+        status = job.status()
+    except Exception:  # noqa: BLE001  a provider that cannot say (network, expired job)
+        return "UNKNOWN"
+    return str(getattr(status, "name", status)).upper()
 
 
 def frequencies(bit_array) -> np.ndarray:
@@ -49,6 +63,10 @@ class SamplerRunner:
             return (self._retrieve or _LOCAL_JOBS.get)(job_id)
         except Exception:  # noqa: BLE001  unknown or expired id: the caller resubmits
             return None
+
+    def status(self, job_id: str) -> str | None:
+        """The provider's status of a submitted job by id; None when it cannot be retrieved (see job_status)."""
+        return job_status(self.retrieve(job_id))
 
     def collect(self, job) -> list[np.ndarray]:
         """Per PUB, the outcome frequencies of its readout register for each binding."""
@@ -93,6 +111,9 @@ class ExactAerRunner:
 
     def retrieve(self, job_id: str):
         return _LOCAL_JOBS.get(job_id)
+
+    def status(self, job_id: str) -> str | None:
+        return job_status(self.retrieve(job_id))
 
     def collect(self, job) -> list[np.ndarray]:
         result, out, i = job.result(), [], 0
@@ -155,6 +176,16 @@ def fake_device(name: str):
     return kind()
 
 
+def matching_fake_device(device: str | None) -> str | None:
+    """The fake device (qiskit_ibm_runtime.fake_provider) named after an IBM device: ibm_brisbane -> FakeBrisbane."""
+    from qiskit_ibm_runtime import fake_provider
+
+    if not device:
+        return None
+    name = "Fake" + device.removeprefix("ibm_").capitalize()
+    return name if hasattr(fake_provider, name) else None
+
+
 def runtime_runner(name: str, backend, shots: int, retrieve=None) -> RuntimeSamplerRunner:
     """IBM Runtime's SamplerV2 on `backend` (a real device, or a fake one: local testing mode), in the open Batch
     or Session if there is one."""
@@ -187,7 +218,7 @@ def runtime_service(channel: str, instance: str | None):
     except Exception as exc:  # noqa: BLE001  any failure becomes one line without the token
         reason = scrub((str(exc).strip().splitlines() or [""])[0], token)
         source = "the token in QISKIT_IBM_TOKEN" if token else "the saved account (none found?)"
-        raise QhepError(f"cannot open IBM Quantum ({channel}) with {source}: {type(exc).__name__}: {reason}; "
+        raise NoAccount(f"cannot open IBM Quantum ({channel}) with {source}: {type(exc).__name__}: {reason}; "
                         "set QISKIT_IBM_TOKEN or save an account with QiskitRuntimeService.save_account") from None
 
 
