@@ -19,6 +19,7 @@ qhep.quantum.backends); `train_backend=fast` fits on the exact engine and scores
 from __future__ import annotations
 
 import time
+from abc import abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,9 +126,9 @@ class FidelityKernelMethod(AnomalyDetector):
         with execution(self.engine, "score"):
             return self.engine.submit(self.engine.cross_items(self._angles(test_x), self._scoring_reference()))
 
+    @abstractmethod
     def _scoring_reference(self) -> np.ndarray:
-        """The states every test event is compared with: support vectors, or centroids."""
-        raise NotImplementedError
+        """The inputs whose states every test event is compared with: support vectors, or centroids."""
 
     def use_backend(self, backend) -> None:
         """Score on another backend from now on: the fitted model moves without refitting (sweeps reuse it)."""
@@ -147,9 +148,9 @@ class FidelityKernelMethod(AnomalyDetector):
     # --- what the work costs, before it starts --------------------------------------------------------------
     work_bounds = ""  # what the counts of `work` assume
 
+    @abstractmethod
     def work(self, n_train: int, n_test: int) -> dict[str, int]:
         """Kernel entries (circuits) of training on n_train events and of scoring n_test: upper bounds."""
-        raise NotImplementedError
 
     def dry_run(self, n_features: int, n_test: int, n_train: int = 0) -> dict:
         """What training (where it runs on this backend) and scoring would submit, without submitting."""
