@@ -73,8 +73,14 @@ class AnomalyDetector(ABC):
     @classmethod
     def fits_locally(cls, config) -> bool:
         """Whether fitting with these settings runs here and submits no job that a detached run could leave
-        queued: a detached run then fits (and saves the model) before `detach`, and its resume restores it."""
-        return not cls.is_quantum(config)
+        queued: a detached run then fits (and saves the model) before `detach`, and its resume restores it.
+        A quantum method fits here when its `train_backend` setting names a backend that runs in this process."""
+        if not cls.is_quantum(config):
+            return True
+        from qhep.quantum.backends import BACKENDS, runs_here
+
+        trainer = getattr(config, "train_backend", None)
+        return trainer is not None and runs_here(type(BACKENDS[trainer]))
 
     def detach(self, train_x: np.ndarray, test_x: np.ndarray, train_y: np.ndarray | None = None) -> list[str]:
         """Submit every job this run needs that needs no earlier results; return their ids; fit locally what runs

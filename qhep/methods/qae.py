@@ -16,7 +16,7 @@ from sklearn.preprocessing import MinMaxScaler
 from qhep.errors import QhepError
 from qhep.methods.base import AnomalyDetector, train_epochs
 from qhep.quantum.ansatz import ENCODINGS, ENTANGLERS, ROTATIONS, QAECircuit
-from qhep.quantum.backends import BACKENDS, FastBackend, execution, runs_here
+from qhep.quantum.backends import BACKENDS, FastBackend, execution, submitting
 from qhep.quantum.fast import METRIC_APPROX
 from qhep.quantum.qng import QNGOptimizer
 from qhep.quantum.spsa import SPSA, fidelity_sets
@@ -84,10 +84,6 @@ class QuantumAutoencoder(AnomalyDetector):
                      "set method.train_backend=fast to train here and detach the scoring jobs")]
         return []
 
-    @classmethod
-    def fits_locally(cls, config: QAEConfig) -> bool:
-        return config.train_backend is not None and runs_here(type(BACKENDS[config.train_backend]))
-
     def detach(self, train_x: np.ndarray, test_x: np.ndarray, train_y: np.ndarray | None = None) -> list[str]:
         """Fit here (method.train_backend) unless fitted already, then submit every scoring job on the run's
         backend without waiting: the rows anomaly_score runs, so that it collects these jobs by id."""
@@ -96,9 +92,7 @@ class QuantumAutoencoder(AnomalyDetector):
             raise QhepError(found[0])
         if self.params is None:
             self.fit(train_x, train_y)
-        if not hasattr(self.engine, "submit_fidelity"):
-            raise QhepError(f"detach=true: backend {self.backend.name} submits no jobs; choose backend=aer, fake or "
-                            "ibm")
+        submitting(self.engine, self.backend)
         with execution(self.engine, "score"):
             return [job for batch in self._score_batches(test_x)
                     for job in self.engine.submit_fidelity(batch, self.params)]

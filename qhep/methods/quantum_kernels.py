@@ -30,7 +30,7 @@ from qhep.errors import QhepError
 from qhep.methods.base import AnomalyDetector
 from qhep.methods.sklearn_methods import subsample
 from qhep.progress import progress_bar
-from qhep.quantum.backends import BACKENDS, FastBackend, execution, runs_here
+from qhep.quantum.backends import BACKENDS, FastBackend, execution, submitting
 from qhep.quantum.feature_maps import ENTANGLERS, KINDS, FeatureMap
 from qhep.settings import Choice, Number, setting
 
@@ -111,18 +111,12 @@ class FidelityKernelMethod(AnomalyDetector):
     def restored(self) -> None:
         self.use_backend(self.backend)
 
-    @classmethod
-    def fits_locally(cls, config) -> bool:
-        return config.train_backend is not None and runs_here(type(BACKENDS[config.train_backend]))
-
     def detach(self, train_x: np.ndarray, test_x: np.ndarray, train_y=None) -> list[str]:
         """Fitted here (method.train_backend): submit the scoring kernel's jobs without waiting; their rows are
         those anomaly_score runs, so it collects them by id."""
         if not hasattr(self, "fmap_"):
             self.fit(train_x, train_y)
-        if not hasattr(self.engine, "submit"):
-            raise QhepError(f"detach=true: backend {self.backend.name} submits no jobs; choose backend=aer, fake or "
-                            "ibm")
+        submitting(self.engine, self.backend)
         with execution(self.engine, "score"):
             return self.engine.submit(self.engine.cross_items(self._angles(test_x), self._scoring_reference()))
 
@@ -225,9 +219,7 @@ class QSVM(FidelityKernelMethod):
             return super().detach(train_x, test_x, train_y)
         x = self._training_events(train_x)
         engine = self._trainer()
-        if not hasattr(engine, "submit"):
-            raise QhepError(f"detach=true: backend {self.backend.name} submits no jobs; choose backend=aer, fake or "
-                            "ibm")
+        submitting(engine, self.backend)
         with execution(engine, "train"):
             return engine.submit(engine.gram_items(x))
 

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import torch
 
+from qhep.errors import QhepError
 from qhep.quantum.ansatz import QAECircuit
 from qhep.quantum.fast import FastEngine
 from qhep.quantum.feature_maps import FeatureMap
@@ -200,6 +201,12 @@ def runs_here(backend_class) -> bool:
 def execution(engine, purpose: str):
     """The engine's execution context for training or scoring (a Runtime Session or Batch); none for simulators."""
     return engine.execution(purpose) if hasattr(engine, "execution") else nullcontext()
+
+
+def submitting(engine, backend) -> None:
+    """Refuse, in one line, to detach on an engine that submits no jobs (exact engines, PennyLane devices)."""
+    if not hasattr(engine, "submit"):
+        raise QhepError(f"detach=true: backend {backend.name} submits no jobs; choose backend=aer, fake or ibm")
 
 
 def make_backend(settings: dict):
