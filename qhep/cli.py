@@ -253,7 +253,7 @@ def _generate(args) -> int:
 
 
 def _leaderboard(args) -> int:
-    from qhep.harness.records import load_records, unfinished_runs
+    from qhep.harness.records import load_records, superseded, unfinished_runs
     from qhep.reporting.tables import print_leaderboard, print_unfinished
     from qhep.tasks import TASKS
 
@@ -262,6 +262,11 @@ def _leaderboard(args) -> int:
     if not Path(args.results).is_dir():
         raise QhepError(f"{args.results}: no such results folder")
     records = load_records(args.results)
+    old = [r for r in records if superseded(r)]
+    if old:
+        records = [r for r in records if not superseded(r)]
+        print(f"qhep: {len(old)} record(s) made on a superseded embedded sample ({', '.join(sorted({r['task'] for r in old}))}) "
+              "left out", file=sys.stderr)
     unfinished = [r for r in unfinished_runs(args.results) if args.task in (None, r["task"])]
     if args.sweep is not None:
         missing = [s for s in args.sweep if not any((r.get("sweep") or {}).get("id") == s for r in records)]

@@ -91,6 +91,24 @@ def test_leaderboard_grid_of_a_sweep(tmp_path, lhco_file, cli):
     assert lines[2].endswith(" ! |") and lines[-1].startswith("! a sample below")  # the 200 events of the fixture
 
 
+def test_leaderboard_leaves_out_records_of_a_superseded_embedded_sample(tmp_path, lhco_file, cli):
+    from qhep.harness.records import superseded
+    from qhep.tasks.base import embedded_sample, sha256_of
+
+    cli("run", "method=ae", f"task.data.path={lhco_file}", f"results_dir={tmp_path}", *FAST)
+    record, folder = record_of(tmp_path)
+    assert not superseded(record)  # a user's file is never superseded
+    shipped = embedded_sample("lhco.h5")
+    old = dict(record, dataset={**record["dataset"], "embedded": True, "source": "/elsewhere/qhep/samples/lhco.h5",
+                                "sha256": "0" * 64})
+    assert superseded(old) and not superseded(dict(old, dataset={**old["dataset"], "sha256": sha256_of(shipped)}))
+    (tmp_path / "runs" / "old").mkdir()
+    (tmp_path / "runs" / "old" / "result.json").write_text(json.dumps(old))
+    code, out, err = cli("leaderboard", "--results", str(tmp_path))
+    assert code == 0 and "1 run(s)" in out
+    assert "1 record(s) made on a superseded embedded sample (lhco) left out" in err
+
+
 def test_leaderboard_names_a_corrupt_record(tmp_path, cli):
     bad = tmp_path / "runs" / "x" / "result.json"
     bad.parent.mkdir(parents=True)

@@ -1,6 +1,7 @@
 """Result records: one JSON file per run, versioned, written atomically, read back for leaderboards."""
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import subprocess
@@ -64,6 +65,24 @@ def load_records(results_dir: str | Path) -> list[dict]:
         record["_path"] = str(path)
         records.append(record)
     return records
+
+
+def superseded(record: dict) -> bool:
+    """Made on an embedded sample that qhep no longer ships (regenerated since, so its sha256 differs): its figures
+    cannot be reproduced from this checkout, and leaderboards leave it out."""
+    dataset = record.get("dataset") or {}
+    if not dataset.get("embedded") or not dataset.get("source"):
+        return False
+    shipped = _shipped_sha256(Path(dataset["source"]).name)
+    return shipped is not None and shipped != dataset.get("sha256")
+
+
+@functools.cache
+def _shipped_sha256(filename: str) -> str | None:
+    from qhep.tasks.base import embedded_sample, sha256_of
+
+    path = embedded_sample(filename)
+    return sha256_of(path) if path.is_file() else None
 
 
 def unfinished_runs(results_dir: str | Path) -> list[dict]:
