@@ -63,6 +63,29 @@ def test_points_share_a_training_only_when_it_cannot_differ():
     assert [p.values for p in points][1] == {"backend.shots": 100, "backend.noise_scale": 0.5}
 
 
+def test_chain_sweep_over_the_quantum_stages_backend_fits_the_encoder_once(tmp_path, lhco_file, monkeypatch, cli):
+    from qhep.methods.autoencoder import Autoencoder
+
+    fitted = []
+    original = Autoencoder.fit
+    monkeypatch.setattr(Autoencoder, "fit", lambda self, *a, **k: fitted.append(1) or original(self, *a, **k))
+    chain = ["task=lhco", "method=chain", "method.encoder.epochs=2", "method.encoder.latent_dim=4",
+             "method.scorer=qsvm", "method.scorer.n_train=40", "method.scorer.train_backend=fast", "task.region=all",
+             "progress=false", "plots=false", "test_events=60"]
+    code, _, err = cli("sweep", *chain, "backend=aer", "backend.shots=100,null", f"task.data.path={lhco_file}",
+                       f"results_dir={tmp_path}")
+    assert code == 0, err
+    assert len(fitted) == 1  # the encoder and the kernel's training were shared by both scoring backends
+    records = list(records_of(tmp_path).values())
+    assert sorted(r["resources"]["execution"]["shots"] or 0 for r in records) == [0, 100]
+    assert sum("train_shared_from" in r["timing"] for r in records) == 1
+    # exact Aer scores like the fast engine on the shared model; 100 shots do not
+    (exact,) = [r for r in records if r["resources"]["execution"]["shots"] is None]
+    code, _, err = cli("run", *chain, "backend=fast", f"task.data.path={lhco_file}", f"results_dir={tmp_path / 'fast'}")
+    (fast,) = records_of(tmp_path / "fast").values()
+    assert code == 0 and abs(fast["metrics"]["auc"] - exact["metrics"]["auc"]) < 1e-6
+
+
 def test_sweep_trains_once_and_scores_every_point(tmp_path, lhco_file, fits, cli):
     code, out, err = cli("sweep", *TINY, *NOISY, "backend.shots=200,null", "backend.noise_scale=0,10",
                          f"task.data.path={lhco_file}", f"results_dir={tmp_path}")

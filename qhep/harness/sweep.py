@@ -4,7 +4,7 @@ Settings are Hydra overrides read with Hydra's own override grammar: a setting w
 (`backend.shots=100,1000,null`, `seed=range(0,3)`, `method=glob(*)`) is an axis, and the points are the cartesian
 product of the axes, each composed like a `qhep run`. Points whose configurations differ only in what does not
 change training share one fitted model: the scoring backend (`backend.*`) when the method pre-trains elsewhere
-(`method.train_backend`), and scoring-only settings such as `test_events`. The group's first point trains; every
+(`method.train_backend`, a chain's `method.scorer.train_backend`), and scoring-only settings such as `test_events`. The group's first point trains; every
 point then scores on its own backend and writes an ordinary result record plus a `sweep` section.
 
 The sweep lives in results/sweeps/<id>/: sweep.json (command, axes, points, their folders and headline metrics,
@@ -155,7 +155,7 @@ def training_key(cfg: DictConfig) -> str:
     config = OmegaConf.to_container(cfg, resolve=True)
     for key in SCORING_ONLY:
         config.pop(key, None)
-    if not is_quantum(cfg) or cfg.method.get("train_backend"):
+    if not is_quantum(cfg) or METHODS[cfg.method.name][0].training_backend(cfg.method):
         config.pop("backend")  # training never touches the scoring backend
     return json.dumps(config, sort_keys=True, default=str)
 

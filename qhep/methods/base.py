@@ -71,15 +71,21 @@ class AnomalyDetector(ABC):
         return []
 
     @classmethod
+    def training_backend(cls, config) -> str | None:
+        """The backend fitting runs on when it is not the run's own (a quantum method's `train_backend`); None: the
+        run's backend, or no backend at all. A model fitted apart can be scored on any backend without refitting."""
+        return getattr(config, "train_backend", None) if cls.is_quantum(config) else None
+
+    @classmethod
     def fits_locally(cls, config) -> bool:
         """Whether fitting with these settings runs here and submits no job that a detached run could leave
         queued: a detached run then fits (and saves the model) before `detach`, and its resume restores it.
-        A quantum method fits here when its `train_backend` setting names a backend that runs in this process."""
+        A quantum method fits here when its training backend runs in this process."""
         if not cls.is_quantum(config):
             return True
         from qhep.quantum.backends import BACKENDS, runs_here
 
-        trainer = getattr(config, "train_backend", None)
+        trainer = cls.training_backend(config)
         return trainer is not None and runs_here(type(BACKENDS[trainer]))
 
     def detach(self, train_x: np.ndarray, test_x: np.ndarray, train_y: np.ndarray | None = None) -> list[str]:

@@ -50,6 +50,10 @@ class Chain(AnomalyDetector):
         return stage_class(config.scorer).is_quantum(config.scorer)
 
     @classmethod
+    def training_backend(cls, config) -> str | None:
+        return stage_class(config.scorer).training_backend(config.scorer)  # the encoder is classical
+
+    @classmethod
     def view_of(cls, config) -> str:
         return stage_class(config.encoder).view_of(config.encoder)  # the scorer reads the embedding
 
