@@ -231,3 +231,27 @@ def test_qsvm_scored_on_aer_after_training_on_fast(tmp_path, capsys):
     resources = record["resources"]
     assert resources["execution"]["backend"] == "aer" and resources["train_events"] == 60
     assert resources["execution"]["bindings"] == 40 * resources["support_vectors"]
+
+
+def test_classical_twins_fit_on_the_quantum_methods_subsample(monkeypatch):
+    """qsvm's and qkmeans' n_train and their twins' max_train_events draw the same seeded events: identical inputs."""
+    from qhep.methods import quantum_kernels, sklearn_methods
+    from qhep.methods.pyod_methods import OCSVMConfig, OneClassSVMDetector
+    from qhep.methods.sklearn_methods import KMeansConfig, KMeansDetector
+
+    drawn = []
+    original = sklearn_methods.subsample
+
+    def recording(n, cap, seed):
+        drawn.append(original(n, cap, seed))
+        return drawn[-1]
+
+    monkeypatch.setattr(sklearn_methods, "subsample", recording)
+    monkeypatch.setattr(quantum_kernels, "subsample", recording)
+    X = np.random.default_rng(5).normal(size=(200, 4))
+    fitted = [QuantumKMeans(QKMeansConfig(n_train=50), seed=3, progress=False).fit(X),
+              KMeansDetector(KMeansConfig(score="sum", max_train_events=50), seed=3).fit(X),
+              QSVM(QSVMConfig(n_train=50), seed=3, progress=False).fit(X),
+              OneClassSVMDetector(OCSVMConfig(nu=0.1, max_train_events=50), seed=3).fit(X)]
+    assert len(drawn) == 4 and all(np.array_equal(d, drawn[0]) for d in drawn) and len(drawn[0]) == 50
+    assert [m.train_events_ for m in fitted] == [50] * 4

@@ -68,6 +68,7 @@ class KMeansConfig:
     score: str = setting("nearest", Choice(("nearest", "sum")))  # sum: sqrt(sum_k d_k^2), quantum k-means' score
     n_init: int = setting(1, Number(int, ge=1))
     max_iter: int = setting(300, Number(int, ge=1))
+    max_train_events: int | None = setting(None, CAP)  # qkmeans' twin: the same seeded subsample as its n_train
 
 
 class KMeansDetector(StandardisedDetector):
