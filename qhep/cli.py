@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     board.add_argument("--grid", action="store_true", help="Markdown: methods x tasks, AUC (max SIC); with --sweep")
     board.add_argument("--seeds", action="store_true",
                        help="one row per configuration: mean ± seed-to-seed std (mean bootstrap std) over its seeds")
+    board.add_argument("--plot", default=None, metavar="PNG",
+                       help="with --sweep: draw the sweeps on shared axes (e.g. a quantum method and its twin)")
     data = commands.add_parser("data", help="inspect a data file or download a task's public data")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     info = data_commands.add_parser("info", help="format, events, labels and feature ranges of a data file")
@@ -273,12 +275,19 @@ def _leaderboard(args) -> int:
         if missing:
             raise QhepError(f"no records of sweep {missing[0]!r} under {args.results}/")
         print_leaderboard(records, args.task, args.sweep, args.markdown, args.grid, args.seeds)
+        if args.plot:
+            from qhep.harness.sweep import read_sweep
+            from qhep.reporting.sweep_plot import plot_sweeps
+
+            folders = {(r.get("sweep") or {}).get("id"): Path(r["_path"]).parents[1] for r in records}
+            plot_sweeps([read_sweep(folders[s]) for s in args.sweep], Path(args.plot))
+            print(f"plot: {args.plot}", file=sys.stderr)
         return 0
     if not records and not unfinished:
         print(f"no result records under {args.results}/ yet: run `qhep run task=lhco method=qae` first")
         return 0
-    if args.grid:
-        raise QhepError("leaderboard --grid shows one sweep: give --sweep <id>")
+    if args.grid or args.plot:
+        raise QhepError(f"leaderboard {'--grid' if args.grid else '--plot'} shows sweeps: give --sweep <id>")
     print_leaderboard(records, args.task, markdown=args.markdown, seeds=args.seeds)
     if unfinished and not args.markdown:
         print_unfinished(unfinished)
