@@ -230,5 +230,12 @@ def test_a_quantum_sweep_and_its_twins_drawn_on_shared_axes(tmp_path, lhco_file,
     lines = {bars.get_label(): bars.lines[0] for bars in auc.containers}  # errorbar: the data line first
     assert lines["qsvm"].get_linestyle() == "-" and lines["ocsvm"].get_linestyle() == "--"
     assert list(lines["qsvm"].get_xdata()) == list(lines["ocsvm"].get_xdata()) == [20, 40]
+    # the same two sweeps as one table over configurations: each row names its point on either axis
+    code, out, _ = cli("leaderboard", "--results", str(tmp_path), "--sweep", ids[0], "--sweep", ids[1], "--seeds",
+                       "--markdown")
+    header, _, *rows, note = out.strip().splitlines()
+    assert note.startswith("! a sample below") and header.startswith("| n_train | max_train_events | task | method |")
+    assert [row.split(" | ")[:4] for row in rows] == [["| 20", "", "lhco", "qsvm"], ["| 40", "", "lhco", "qsvm"],
+                                                      ["| ", "20", "lhco", "ocsvm"], ["| ", "40", "lhco", "ocsvm"]]
     code, _, err = cli("leaderboard", "--results", str(tmp_path), "--plot", str(tmp_path / "x.png"))
     assert code == 2 and "--sweep" in err
