@@ -18,7 +18,7 @@ from qhep.reporting.seeds import SEED_KEYS  # noqa: E402
 PANELS = (("auc", "AUC", 0.5), ("max_sic", r"max SIC $\epsilon_S/\sqrt{\epsilon_B}$", 1.0))  # metric, label, random
 
 
-def plot_sweep(state: dict, path: Path) -> None:
+def plot_sweep(state: dict, path) -> None:
     keys = [k for k in state["axes"] if k not in SEED_KEYS] or list(state["axes"])
     x_key, others = keys[0], keys[1:]
     x_values = state["axes"][x_key]
@@ -63,8 +63,9 @@ def plot_sweep(state: dict, path: Path) -> None:
     bars = (f"error bars: standard deviation over {', '.join(seeds)}" if seeds
             else "error bars: bootstrap standard deviation over the test events")
     fig.suptitle("\n".join([*textwrap.wrap(state["command"], 120), bars]), fontsize=9)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    if isinstance(path, (str, Path)):  # else a binary file (the report embeds the PNG)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
 
 
