@@ -353,6 +353,15 @@ def darkmachines_ti(records: list[dict]) -> dict:
     return {"rows": sorted(out, key=lambda e: -(e["median"] or -np.inf)), "pairs": pairs}
 
 
+def _check_roc(record: dict) -> None:
+    roc = record.get("roc")
+    if roc is None:
+        return
+    if not (isinstance(roc, dict) and len(roc.get("eps_b") or []) == len(roc.get("eps_s") or []) > 1):
+        raise ValueError("roc: eps_b and eps_s must be lists of the same length")
+    np.asarray(roc["eps_b"], dtype=float), np.asarray(roc["eps_s"], dtype=float)
+
+
 def build(records: list[dict], superseded: int = 0, include_dirty: bool = False) -> Report:
     """The report of these records (superseded ones already left out; `superseded`: how many)."""
     from qhep.tasks import TASKS, load_card
@@ -361,7 +370,7 @@ def build(records: list[dict], superseded: int = 0, include_dirty: bool = False)
     for record in records:
         try:
             prepared.append(with_task_figures(record))
-            inputs(record), configuration(record), is_quantum(record), cost([record])
+            inputs(record), configuration(record), is_quantum(record), cost([record]), _check_roc(record)
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise DataError(record.get("_path", "?"), f"damaged result record: {type(exc).__name__} {exc}") from None
     tasks = sorted({r["task"] for r in prepared}, key=lambda t: (TASK_ORDER + (t,)).index(t))
