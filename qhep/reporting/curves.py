@@ -75,7 +75,7 @@ def curves_figure(task: str, rows: list) -> bytes:
             eps_s, eps_b, n_background = mean_curve(row.records)
             label = f"{row.method}{' (' + row.protocol + ')' if row.protocol != 'unsupervised' else ''}" \
                     f" {row.figures['auc']['mean']:.3f}"
-            passing = eps_b > 0
+            passing = eps_b * n_background >= 1 - 1e-6  # beyond one background event, 1/eps_B is no number
             left.plot(eps_s[passing], 1.0 / eps_b[passing], label=label, **styles[row.method])
             usable = enough(eps_b, n_background, guard)
             right.plot(eps_s[usable], eps_s[usable] / np.sqrt(eps_b[usable]), **styles[row.method])
