@@ -18,11 +18,11 @@ from qhep.reporting.seeds import SEED_KEYS  # noqa: E402
 PANELS = (("auc", "AUC", 0.5), ("max_sic", r"max SIC $\epsilon_S/\sqrt{\epsilon_B}$", 1.0))  # metric, label, random
 
 
-def plot_sweep(state: dict, path: Path) -> None:
+def plot_sweep(state: dict, path) -> None:
     plot_sweeps([state], path)
 
 
-def plot_sweeps(states: list[dict], path: Path) -> None:
+def plot_sweeps(states: list[dict], path) -> None:
     """One sweep, or several drawn on shared axes (a quantum method's sweep beside its classical twin's, their
     first axes naming the same quantity: method.n_train and method.max_train_events). With several, each line is
     named by its sweep's method, quantum solid and classical dashed."""
@@ -83,8 +83,9 @@ def plot_sweeps(states: list[dict], path: Path) -> None:
             else "error bars: bootstrap standard deviation over the test events")
     title = [line for state in states for line in textwrap.wrap(state["command"], 120)]
     fig.suptitle("\n".join([*title, bars]), fontsize=9)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    if isinstance(path, (str, Path)):  # else a binary file (the report embeds the PNG)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
 
 
@@ -96,7 +97,7 @@ def _layout(state: dict) -> tuple[str, list[str]]:
 
 def _method(state: dict) -> str:
     """The sweep's method as its command gave it (`method=...`; qhep's default when not given)."""
-    for override in reversed(state["overrides"]):
+    for override in reversed(state.get("overrides") or []):
         key, _, value = override.partition("=")
         if key == "method":
             return value
