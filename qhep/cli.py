@@ -1,4 +1,4 @@
-"""The `qhep` command: run, sweep, resume, jobs, list, generate, leaderboard, data."""
+"""The `qhep` command: run, sweep, resume, jobs, list, generate, leaderboard, report, data."""
 from __future__ import annotations
 
 import argparse
@@ -26,6 +26,7 @@ USAGE_EXAMPLES = """examples:
   qhep generate task=lhco n_background=100000 n_signal=10000 seed=2020 output=lhco.h5
   qhep leaderboard
   qhep leaderboard --sweep 20260101T120000-4d5e6f
+  qhep report --results results --out results
   qhep data info events_anomalydetection_v2.features.h5
   qhep data download lhco --dest data
 """
@@ -57,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     board.add_argument("--grid", action="store_true", help="Markdown: methods x tasks, AUC (max SIC); with --sweep")
     board.add_argument("--seeds", action="store_true",
                        help="one row per configuration: mean ± seed-to-seed std (mean bootstrap std) over its seeds")
+    board.add_argument("--plot", default=None, metavar="PNG",
+                       help="with --sweep: draw the sweeps on shared axes (e.g. a quantum method and its twin)")
+    report = commands.add_parser("report", help="every record into results/LEADERBOARD.md and leaderboard.html")
+    report.add_argument("--results", default="results", help="results folder to read (default: results)")
+    report.add_argument("--out", default="results", help="folder to write the report into (default: results)")
+    report.add_argument("--include-dirty", action="store_true",
+                        help="rank records from trees with uncommitted changes too, marked (default: listed apart)")
     data = commands.add_parser("data", help="inspect a data file or download a task's public data")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     info = data_commands.add_parser("info", help="format, events, labels and feature ranges of a data file")
@@ -70,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _interrupt)
     try:
         return {"run": _run, "sweep": _sweep, "resume": _resume, "jobs": _jobs, "list": _list,
-                "generate": _generate, "leaderboard": _leaderboard, "data": _data}[args.command](args)
+                "generate": _generate, "leaderboard": _leaderboard, "report": _report,
+                "data": _data}[args.command](args)
     except JobsPending as exc:  # nothing wrong, nothing to do yet: its own exit code, for scripts that poll
         print(f"qhep: {one_line(str(exc))}", file=sys.stderr)
         return 3
@@ -273,15 +282,35 @@ def _leaderboard(args) -> int:
         if missing:
             raise QhepError(f"no records of sweep {missing[0]!r} under {args.results}/")
         print_leaderboard(records, args.task, args.sweep, args.markdown, args.grid, args.seeds)
+        if args.plot:
+            from qhep.harness.sweep import read_sweep
+            from qhep.reporting.sweep_plot import plot_sweeps
+
+            folders = {(r.get("sweep") or {}).get("id"): Path(r["_path"]).parents[1] for r in records}
+            plot_sweeps([read_sweep(folders[s]) for s in args.sweep], Path(args.plot))
+            print(f"plot: {args.plot}", file=sys.stderr)
         return 0
     if not records and not unfinished:
         print(f"no result records under {args.results}/ yet: run `qhep run task=lhco method=qae` first")
         return 0
-    if args.grid:
-        raise QhepError("leaderboard --grid shows one sweep: give --sweep <id>")
+    if args.grid or args.plot:
+        raise QhepError(f"leaderboard {'--grid' if args.grid else '--plot'} shows sweeps: give --sweep <id>")
     print_leaderboard(records, args.task, markdown=args.markdown, seeds=args.seeds)
     if unfinished and not args.markdown:
         print_unfinished(unfinished)
+    return 0
+
+
+def _report(args) -> int:
+    from qhep.reporting.report import write_report
+
+    done = write_report(args.results, args.out, include_dirty=args.include_dirty)
+    print(f"{done['records']} record(s) into {done['rows']} row(s)"
+          + (f" and {done['dirty_rows']} row(s) from trees with uncommitted changes, listed apart"
+             if done["dirty_rows"] else "")
+          + (f"; {done['superseded']} on a superseded embedded sample left out" if done["superseded"] else ""))
+    print(f"wrote {done['markdown']}")
+    print(f"wrote {done['html']}")
     return 0
 
 

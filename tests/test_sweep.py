@@ -206,3 +206,36 @@ def test_methods_reading_other_views_of_one_task_get_their_own_view(tmp_path, cl
     assert code == 0, err
     views = {r["method"]: r["requirements"]["view"] for r in records_of(tmp_path).values()}
     assert views == {"imageae": "image", "particleae": "constituents", "ae": "features"}
+
+
+def test_a_quantum_sweep_and_its_twins_drawn_on_shared_axes(tmp_path, lhco_file, monkeypatch, cli):
+    """`leaderboard --sweep A --sweep B --plot`: qsvm's n_train and ocsvm's max_train_events on one axis, each line
+    named by its method, the quantum one solid and the classical one dashed."""
+    import matplotlib.figure
+
+    common = ["task=lhco", "task.region=all", "progress=false", "plots=false", "test_events=80",
+              f"task.data.path={lhco_file}", f"results_dir={tmp_path}"]
+    for overrides in (["method=qsvm", "method.n_train=20,40"], ["method=ocsvm", "method.max_train_events=20,40"]):
+        code, _, err = cli("sweep", *overrides, *common)
+        assert code == 0, err
+    ids = sorted(p.name for p in (tmp_path / "sweeps").iterdir())
+    drawn = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda fig, path, **_: drawn.append(fig))
+    code, out, err = cli("leaderboard", "--results", str(tmp_path), "--sweep", ids[0], "--sweep", ids[1],
+                         "--plot", str(tmp_path / "study.png"))
+    assert code == 0 and "plot:" in err and out.count("| lhco |") == 0
+    (fig,) = drawn
+    auc = fig.axes[0]
+    assert auc.get_xlabel() == "method.n_train / method.max_train_events"
+    lines = {bars.get_label(): bars.lines[0] for bars in auc.containers}  # errorbar: the data line first
+    assert lines["qsvm"].get_linestyle() == "-" and lines["ocsvm"].get_linestyle() == "--"
+    assert list(lines["qsvm"].get_xdata()) == list(lines["ocsvm"].get_xdata()) == [20, 40]
+    # the same two sweeps as one table over configurations: each row names its point on either axis
+    code, out, _ = cli("leaderboard", "--results", str(tmp_path), "--sweep", ids[0], "--sweep", ids[1], "--seeds",
+                       "--markdown")
+    header, _, *rows, note = out.strip().splitlines()
+    assert note.startswith("! a sample below") and header.startswith("| n_train | max_train_events | task | method |")
+    assert [row.split(" | ")[:4] for row in rows] == [["| 20", "", "lhco", "qsvm"], ["| 40", "", "lhco", "qsvm"],
+                                                      ["| ", "20", "lhco", "ocsvm"], ["| ", "40", "lhco", "ocsvm"]]
+    code, _, err = cli("leaderboard", "--results", str(tmp_path), "--plot", str(tmp_path / "x.png"))
+    assert code == 2 and "--sweep" in err

@@ -23,6 +23,8 @@ class AnomalyDetector(ABC):
     view: ClassVar[str] = "features"  # which of a task's views the method reads (see view_of)
     condition: ClassVar[str | None] = None  # a per-event value fit and score are given (see condition_of)
     quantum: ClassVar[bool] = False
+    # A quantum method's classical counterpart on identical inputs, by method name (`twin`); None: none declared
+    classical_twin: ClassVar[str | None] = None
     protocols: ClassVar[tuple[str, ...]] = ("unsupervised",)  # the protocols it runs under
     output: ClassVar[str] = "scores"  # per-event anomaly scores (higher = more anomalous)
     transforms: ClassVar[bool] = False  # also an encoder: transform(X) -> an embedding of output_dim(n) columns
@@ -54,6 +56,19 @@ class AnomalyDetector(ABC):
     def is_quantum(cls, config) -> bool:
         """Whether a run of this method with these settings runs quantum circuits (on the run's backend)."""
         return cls.quantum
+
+    @classmethod
+    def twin(cls, config) -> tuple[str, dict] | None:
+        """(method name, settings) of the classical run whose inputs are this run's: the same training events
+        (a subsample drawn by the same seeded rule), the same scoring rule where the two share one. Reports pair
+        a quantum run with the classical run of the same task, data, protocol and seeds whose method settings
+        include these; None where no twin is declared."""
+        return None if cls.classical_twin is None else (cls.classical_twin, cls.twin_settings(config))
+
+    @classmethod
+    def twin_settings(cls, config) -> dict:
+        """The twin's settings that make its inputs identical to a run with these settings."""
+        return {}
 
     @classmethod
     def settings_problems(cls, config, backend_class) -> list[str]:

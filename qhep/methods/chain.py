@@ -54,6 +54,18 @@ class Chain(AnomalyDetector):
         return stage_class(config.scorer).training_backend(config.scorer)  # the encoder is classical
 
     @classmethod
+    def twin(cls, config) -> tuple[str, dict] | None:
+        """A chain with a quantum scorer: the same chain (same encoder settings) with the scorer's classical twin."""
+        scorer = stage_class(config.scorer)
+        found = scorer.twin(config.scorer) if scorer.is_quantum(config.scorer) else None
+        if found is None:
+            return None
+        from omegaconf import OmegaConf
+
+        encoder = OmegaConf.to_container(config.encoder) if OmegaConf.is_config(config.encoder) else dict(config.encoder)
+        return "chain", {"encoder": encoder, "scorer": {"name": found[0], **found[1]}}
+
+    @classmethod
     def view_of(cls, config) -> str:
         return stage_class(config.encoder).view_of(config.encoder)  # the scorer reads the embedding
 

@@ -50,6 +50,7 @@ class QAEConfig:
 class QuantumAutoencoder(AnomalyDetector):
     name = "qae"
     quantum = True
+    classical_twin = "ae"  # the classical autoencoder on the same features and training events
     runtime = ("progress", "backend", "engine")  # a restored model scores on the run's own backend
     detachable = True  # with training here (method.train_backend), the scoring jobs go out at once
 

@@ -187,6 +187,12 @@ class QSVM(FidelityKernelMethod):
     """One-class SVM on a quantum fidelity kernel (scikit-learn OneClassSVM, precomputed kernel)."""
 
     name = "qsvm"
+    classical_twin = "ocsvm"
+
+    @classmethod
+    def twin_settings(cls, config) -> dict:
+        # OCSVM's max_train_events draws the same seeded subsample as n_train; nu bounds the same support fraction
+        return {"nu": config.nu, "max_train_events": config.n_train}
 
     def fit(self, X: np.ndarray, y=None) -> QSVM:
         x = self._training_events(X)
@@ -238,6 +244,11 @@ class QuantumKMeans(FidelityKernelMethod):
 
     name = "qkmeans"
     centre = staticmethod(np.mean)
+    classical_twin = "kmeans"  # also k-medians': the classical k-means with the same k, events and score
+
+    @classmethod
+    def twin_settings(cls, config) -> dict:
+        return {"n_clusters": config.n_clusters, "score": "sum", "max_train_events": config.n_train}
 
     def fit(self, X: np.ndarray, y=None) -> QuantumKMeans:
         c = self.config

@@ -162,12 +162,15 @@ SEED_FIGURES = (("AUC", "auc", ".3f"), ("1/eB@0.3", "rejection_at_eps_s_0.3", ".
                 ("train s", None, ".1f"))
 
 
-def seeds_table(records: list[dict], title: str) -> Table:
-    """One row per configuration: each figure as mean ± seed-to-seed std (mean bootstrap std), with the seeds."""
-    from qhep.reporting.seeds import aggregate, describe
+def seeds_table(records: list[dict], title: str, axes: list[str] = ()) -> Table:
+    """One row per configuration: each figure as mean ± seed-to-seed std (mean bootstrap std), with the seeds;
+    `axes`: sweep axes as leading columns (blank for a record of a sweep without that axis)."""
+    from qhep.reporting.seeds import SEED_KEYS, aggregate, describe
 
     table = Table(title=Text(plain(title)))
-    fixed = [c for c in COLUMNS if c[0] in ("task", "method", "backend", "shots", "noise", "training")]
+    fixed = [(key.rpartition(".")[2], lambda r, k=key: _cell(r["sweep"]["point"][k]) if k in r["sweep"]["point"]
+              else "") for key in axes if key not in (*SHOWN, *SEED_KEYS)]
+    fixed += [c for c in COLUMNS if c[0] in ("task", "method", "backend", "shots", "noise", "training")]
     for header, *_ in (*fixed, ("seeds",), *SEED_FIGURES):
         table.add_column(header, justify="left" if header in TEXT_COLUMNS else "right")
     for group in aggregate(records, tuple(name for _, name, _ in SEED_FIGURES if name)):
@@ -206,7 +209,8 @@ def print_leaderboard(records: list[dict], task: str | None = None, sweep: list[
         chosen = [r for one in sweep for r in sweep_records(chosen, one)]
         title = f"qhep sweep {', '.join(sweep)}: {len(chosen)} point(s)"
     if seeds and not grid:
-        table = seeds_table(chosen, f"{title}, by configuration")
+        axes = list(dict.fromkeys(k for r in chosen for k in r["sweep"]["axes"])) if sweep else []
+        table = seeds_table(chosen, f"{title}, by configuration", axes)
         console().print(table) if not markdown else print(markdown_of(table))
     elif grid:
         print(markdown_grid(chosen))
