@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="one row per configuration: mean ± seed-to-seed std (mean bootstrap std) over its seeds")
     board.add_argument("--plot", default=None, metavar="PNG",
                        help="with --sweep: draw the sweeps on shared axes (e.g. a quantum method and its twin)")
+    board.add_argument("--x", default=None, metavar="AXIS", help="with --plot: the axis along x (default: the first)")
     report = commands.add_parser("report", help="every record into results/LEADERBOARD.md and leaderboard.html")
     report.add_argument("--results", default="results", help="results folder to read (default: results)")
     report.add_argument("--out", default="results", help="folder to write the report into (default: results)")
@@ -287,7 +288,7 @@ def _leaderboard(args) -> int:
             from qhep.reporting.sweep_plot import plot_sweeps
 
             folders = {(r.get("sweep") or {}).get("id"): Path(r["_path"]).parents[1] for r in records}
-            plot_sweeps([read_sweep(folders[s]) for s in args.sweep], Path(args.plot))
+            plot_sweeps([read_sweep(folders[s]) for s in args.sweep], Path(args.plot), args.x)
             print(f"plot: {args.plot}", file=sys.stderr)
         return 0
     if not records and not unfinished:

@@ -237,5 +237,8 @@ def test_a_quantum_sweep_and_its_twins_drawn_on_shared_axes(tmp_path, lhco_file,
     assert note.startswith("! a sample below") and header.startswith("| n_train | max_train_events | task | method |")
     assert [row.split(" | ")[:4] for row in rows] == [["| 20", "", "lhco", "qsvm"], ["| 40", "", "lhco", "qsvm"],
                                                       ["| ", "20", "lhco", "ocsvm"], ["| ", "40", "lhco", "ocsvm"]]
+    code, _, err = cli("leaderboard", "--results", str(tmp_path), "--sweep", ids[0], "--plot", str(tmp_path / "x.png"),
+                       "--x", "backend.shots")
+    assert code == 2 and "--x backend.shots: not an axis of sweep" in err and "method.n_train" in err
     code, _, err = cli("leaderboard", "--results", str(tmp_path), "--plot", str(tmp_path / "x.png"))
     assert code == 2 and "--sweep" in err

@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from qhep.errors import QhepError  # noqa: E402
 from qhep.reporting.seeds import SEED_KEYS  # noqa: E402
 
 PANELS = (("auc", "AUC", 0.5), ("max_sic", r"max SIC $\epsilon_S/\sqrt{\epsilon_B}$", 1.0))  # metric, label, random
@@ -22,11 +23,11 @@ def plot_sweep(state: dict, path) -> None:
     plot_sweeps([state], path)
 
 
-def plot_sweeps(states: list[dict], path) -> None:
+def plot_sweeps(states: list[dict], path, x: str | None = None) -> None:
     """One sweep, or several drawn on shared axes (a quantum method's sweep beside its classical twin's, their
     first axes naming the same quantity: method.n_train and method.max_train_events). With several, each line is
-    named by its sweep's method, quantum solid and classical dashed."""
-    layout = [_layout(state) for state in states]
+    named by its sweep's method, quantum solid and classical dashed. `x`: the axis along x (default: the first)."""
+    layout = [_layout(state, x) for state in states]
     x_keys = list(dict.fromkeys(x_key for x_key, _ in layout))
     x_values = list(dict.fromkeys(json.dumps(v) for state, (x_key, _) in zip(states, layout)
                                   for v in state["axes"][x_key]))
@@ -89,9 +90,13 @@ def plot_sweeps(states: list[dict], path) -> None:
     plt.close(fig)
 
 
-def _layout(state: dict) -> tuple[str, list[str]]:
-    """The sweep's x axis (its first axis that is not a seed) and the axes that make its lines."""
+def _layout(state: dict, x: str | None = None) -> tuple[str, list[str]]:
+    """The sweep's x axis (`x`, else its first axis that is not a seed) and the axes that make its lines."""
     keys = [k for k in state["axes"] if k not in SEED_KEYS] or list(state["axes"])
+    if x is not None:
+        if x not in keys:
+            raise QhepError(f"--x {x}: not an axis of sweep {state['id']} (its axes: {', '.join(state['axes'])})")
+        keys = [x] + [k for k in keys if k != x]
     return keys[0], keys[1:]
 
 
