@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="wait for jobs still queued or running on a remote device (default: say so, exit 3)")
     jobs = commands.add_parser("jobs", help="the quantum jobs a run journaled and where each stands")
     jobs.add_argument("folder", help="a run's folder (results/runs/...)")
-    commands.add_parser("list", help="list tasks, methods and backends")
+    commands.add_parser("list", help="list tasks, methods (and their named configurations) and backends")
     generate = commands.add_parser("generate", help="generate a task's sample with Pythia 8 + FastJet")
     generate.add_argument("overrides", nargs="*", help="task=... n_background=... n_signal=... seed=... output=...")
     board = commands.add_parser("leaderboard", help="table of all recorded runs")
@@ -210,6 +210,10 @@ def _list(args) -> int:
                  + (", any backend" if estimator.quantum else ""))
         doc = estimator.__dict__.get("__doc__") or sys.modules[estimator.__module__].__doc__
         table.add_row(kind, name, where, _first_sentence(doc))
+        for configuration, declared in estimator.named_configurations.items():  # published setups, by name
+            settings = " ".join(f"{k}={v}" for k, v in declared.settings.items())
+            table.add_row("named configuration", f"{name}/{configuration}", f"{declared.source}; {settings}",
+                          declared.description)
     for name, backend in BACKENDS.items():
         table.add_row("backend", name, "quantum methods", _first_sentence(type(backend).__doc__))
     console().print(table)

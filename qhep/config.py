@@ -2,7 +2,8 @@
 
 Methods and backends are typed dataclasses and tasks are their YAML cards, all in Hydra's ConfigStore, so an
 override like `method.n_layers=4` is type-checked, and a wrong group choice, key or value becomes one line
-that lists what is valid.
+that lists what is valid. A method's named configurations (its published setups, `qhep.methods.named`) are options
+of the `method/<method>` group: `method=qae/ngairangbam2021`, with overrides on top as usual.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from qhep.errors import QhepError
 from qhep.harness.reduction import ReductionConfig
-from qhep.methods import METHODS
+from qhep.methods import METHODS, named
 from qhep.protocols import PROTOCOLS
 from qhep.quantum.backends import BACKENDS
 from qhep.settings import SEED, Flag, Number, Text, declared, problems, setting
@@ -68,6 +69,8 @@ def _register() -> None:
         store.store(group="protocol", name=name, node=settings)
     for name, (method, settings) in METHODS.items():
         store.store(group="method", name=name, node=settings)
+        for configuration in method.named_configurations:  # method=qae/ngairangbam2021
+            store.store(group=f"method/{name}", name=configuration, node=named.node(name, configuration))
         if not method.stages:  # a chain's stages: any other method (method/scorer), one that transforms (encoder)
             store.store(group="method/scorer", name=name, node=settings)
             if method.transforms:
@@ -84,12 +87,13 @@ def compose_run(overrides: list[str]) -> DictConfig:
     _register()
     chosen = next((o.partition("=")[2] for o in reversed(overrides) if o.partition("=")[0] == "method"),
                   DEFAULTS["method"])
-    overrides = [_stage_choice(item, chosen) for item in overrides]
+    overrides = [_stage_choice(item, named.split(chosen)[0]) for item in overrides]
     choices = dict(DEFAULTS)
     for item in overrides:
         key, value = _literal(item)
         if key in choices:
-            if value not in group_options()[key]:
+            # method=qae/ngairangbam2021: a named configuration of qae (a bad name: one line with the valid ones)
+            if (named.split(value)[0] if key == "method" else value) not in group_options()[key]:
                 raise QhepError(f"unknown {key} {value!r}; choose one of: {', '.join(group_options()[key])}")
             choices[key] = value
     try:

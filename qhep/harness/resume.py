@@ -25,6 +25,7 @@ from qhep.harness.runner import (
     run_label,
 )
 from qhep.harness.sweep import SWEEP_FILE
+from qhep.methods import named
 
 
 def folder_kind(folder: Path) -> str:
@@ -53,5 +54,5 @@ def resume_run(folder: Path, wait: bool = False) -> tuple[dict, Path]:
     if not wait:
         check_nothing_pending(folder)
     started = Started(state["run_id"], datetime.fromisoformat(state["created"]), folder, run_label(cfg),
-                      resumed=True)
+                      resumed=True, named=named.choice_of(state["overrides"]))
     return run_benchmark(cfg, state["overrides"], started=started)

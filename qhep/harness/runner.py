@@ -30,6 +30,7 @@ from qhep.harness.scores_file import SCORES_FILE, write_scores
 from qhep.harness.subsample import stratified_subsample
 from qhep.harness.uncertainty import roc_band
 from qhep.methods import METHODS
+from qhep.methods import named
 from qhep.methods.persistence import MODEL_DIR, has_model, restore, save
 from qhep.protocols import make_protocol
 from qhep.quantum.backends import make_backend, planning_backend
@@ -68,6 +69,7 @@ class Started:
     run_dir: Path
     label: str
     resumed: bool = False
+    named: str | None = None  # the named configuration the overrides chose (method=qae/ngairangbam2021)
 
 
 @dataclass
@@ -161,7 +163,7 @@ def start(cfg: DictConfig, overrides: list[str], run_id: str | None = None, run_
     if sweep:
         state["sweep"] = sweep
     write_json_atomic(state, run_dir / RUN_FILE)
-    return Started(run_id, created, run_dir, label)
+    return Started(run_id, created, run_dir, label, named=named.choice_of(overrides))
 
 
 def read_run_state(run_dir: Path) -> dict:
@@ -253,6 +255,9 @@ def finish(cfg: DictConfig, started: Started, inputs: Inputs, method, training: 
         "created": started.created.isoformat(timespec="seconds"),
         "task": data.task,
         "method": cfg.method.name,
+        # which named configuration (published setup) it was made from, or whose settings it has; null: neither
+        "named_configuration": named.record_section(cfg.method.name, OmegaConf.to_container(cfg.method, resolve=True),
+                                                    started.named),
         "backend": cfg.backend.name if is_quantum(cfg) else None,
         "seed": int(cfg.seed),
         "features": data.features,

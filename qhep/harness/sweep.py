@@ -43,6 +43,7 @@ from qhep.harness.runner import (
     working_in,
 )
 from qhep.methods import METHODS
+from qhep.methods import named
 from qhep.progress import progress_bar
 from qhep.settings import Choice, Kind, ListOf, Mapping, Name, Number, Text, When
 from qhep.text import format_duration
@@ -111,8 +112,11 @@ def parse_axes(overrides: list[str]) -> tuple[list[str], list[tuple[str, list[st
     return fixed, axes
 
 
-def axis_value(cfg: DictConfig, key: str):
-    """A point's value of an axis as composed: a group's choice by name, any other setting by its value."""
+def axis_value(cfg: DictConfig, key: str, overrides: list[str] = ()):
+    """A point's value of an axis as composed: a group's choice by name (a method's named configuration as the
+    point chose it, qae/ngairangbam2021), any other setting by its value."""
+    if key == "method" and named.choice_of(overrides):
+        return f"{cfg.method.name}{named.SEPARATOR}{named.choice_of(overrides)}"
     if key in group_options():
         return cfg[key].name
     value = OmegaConf.select(cfg, key)
@@ -127,7 +131,7 @@ def plan(overrides: list[str], sweep_id: str) -> tuple[dict, list[Point]]:
         point_overrides = fixed + list(combination)
         cfg = compose_run(point_overrides)
         check_point(cfg)
-        values = {key: axis_value(cfg, key) for key, _ in axes}
+        values = {key: axis_value(cfg, key, point_overrides) for key, _ in axes}
         points.append(Point(index, point_overrides, values, cfg, f"{sweep_id}-p{index:03d}",
                             f"p{index:03d}-{run_label(cfg)}"))
     axis_values = {}
@@ -307,7 +311,7 @@ def _start(point: Point, sweep_dir: Path, sweep: dict) -> Started:
     if (folder / RUN_FILE).exists():  # started by an interrupted process: same identity, resumed
         state = read_run_state(folder)
         return Started(state["run_id"], datetime.fromisoformat(state["created"]), folder, run_label(point.cfg),
-                       resumed=True)
+                       resumed=True, named=named.choice_of(state["overrides"]))
     return start(point.cfg, point.overrides, point.run_id, folder, sweep=sweep)
 
 

@@ -9,12 +9,24 @@ Hydra validates overrides against) plus the run's seed and backend, and report t
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
 from qhep.errors import QhepError
 from qhep.progress import progress_bar
+
+
+@dataclass(frozen=True)
+class NamedConfiguration:
+    """A published setup of a method, as data: the settings that differ from qhep's defaults, where it comes from,
+    and one line on what it is and where qhep's run of it departs from the paper. Chosen with
+    `method=<method>/<name>`; every other setting keeps qhep's default, and explicit overrides still win."""
+
+    settings: dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # arXiv id and paper
+    description: str = ""
 
 
 class AnomalyDetector(ABC):
@@ -32,6 +44,8 @@ class AnomalyDetector(ABC):
     # Attributes that belong to this process, not to the fitted model: not saved (qhep.methods.persistence)
     runtime: ClassVar[tuple[str, ...]] = ("progress",)
     detachable: ClassVar[bool] = False  # detach(): submit its jobs and return without waiting (detach=true)
+    # Published setups by name (`method=qae/ngairangbam2021`); a row whose settings equal one's is labelled with it
+    named_configurations: ClassVar[dict[str, NamedConfiguration]] = {}
 
     @abstractmethod
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> AnomalyDetector:

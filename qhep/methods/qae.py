@@ -14,7 +14,7 @@ import torch
 from sklearn.preprocessing import MinMaxScaler
 
 from qhep.errors import QhepError
-from qhep.methods.base import AnomalyDetector, train_epochs
+from qhep.methods.base import AnomalyDetector, NamedConfiguration, train_epochs
 from qhep.quantum.ansatz import ENCODINGS, ENTANGLERS, ROTATIONS, QAECircuit
 from qhep.quantum.backends import BACKENDS, FastBackend, execution, submitting
 from qhep.quantum.fast import METRIC_APPROX
@@ -53,6 +53,16 @@ class QuantumAutoencoder(AnomalyDetector):
     classical_twin = "ae"  # the classical autoencoder on the same features and training events
     runtime = ("progress", "backend", "engine")  # a restored model scores on the run's own backend
     detachable = True  # with training here (method.train_backend), the scoring jobs go out at once
+    named_configurations = {
+        "ngairangbam2021": NamedConfiguration(
+            settings={"rotation": "ry", "entangler": "all", "n_layers": 2, "optimizer": "qng", "lr": 0.01},
+            source="arXiv:2112.04958 (Ngairangbam, Spannowsky & Takeuchi, Anomaly detection in high-energy physics "
+                   "using a quantum autoencoder)",
+            description=("the published QAE: RX encoding in [0, pi], one RY per qubit then a CNOT on every pair, 2 "
+                         "layers (8 parameters on 4 qubits), QNG at lr 0.01 as in their code; qhep's departures: "
+                         "exact trash fidelity (not a 5000-shot SWAP test), batches of 128 (not 1) with the "
+                         "block-diagonal metric on 32 events, 20 epochs, n_trash 2")),
+    }
 
     def __init__(self, config: QAEConfig, seed: int = 0, backend=None, progress: bool = True):
         self.config, self.seed, self.progress = config, seed, progress

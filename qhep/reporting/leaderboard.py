@@ -15,6 +15,7 @@ import numpy as np
 
 from qhep.errors import DataError
 from qhep.harness.darkmachines_metrics import summarize, total_improvement
+from qhep.methods import named as named_configurations
 from qhep.reporting.seeds import NOT_COMPARED, SEED_KEYS, aggregate, configuration
 
 # metric key, header, format: the columns every task shares
@@ -52,6 +53,8 @@ class Row:
     inputs: str  # identity of everything but the method and backend
     settings: str = ""  # what tells this row from the task's other rows of the same method
     rank: int | None = None
+    named: str | None = None  # the named configuration (published setup) whose settings the row has
+
 
     @property
     def n(self) -> int:
@@ -63,7 +66,7 @@ class Row:
 
     @property
     def label(self) -> str:
-        text = self.method + (f" [{self.backend}]" if self.backend else "")
+        text = self.method + (f" [{self.named}]" if self.named else "") + (f" [{self.backend}]" if self.backend else "")
         return text + (f" ({self.settings})" if self.settings else "")
 
 
@@ -180,7 +183,8 @@ def rows_of(records: list[dict], dirty: bool) -> list[Row]:
         rows.append(Row(task=first["task"], method=first["method"], backend=first.get("backend"),
                         protocol=protocol_of(first), quantum=is_quantum(first), dirty=dirty, records=members,
                         seeds=group["seeds"], figures=group["figures"], cost=cost(members),
-                        weak=any(r.get("warnings") for r in members), inputs=inputs(first)))
+                        weak=any(r.get("warnings") for r in members), inputs=inputs(first),
+                        named=named_configurations.of_record(first)))
     return rows
 
 
@@ -194,12 +198,13 @@ def _flat(value, prefix: str = "") -> dict:
 
 
 def label_settings(rows: list[Row]) -> None:
-    """Each row's settings that differ among the task's rows of the same method and backend (nothing for a method
-    run once). A setting some records lack (written by older code) tells nothing: rows alike but for such settings
-    are told apart by their commit."""
+    """Each row's settings that differ among the task's rows of the same method, named configuration and backend
+    (nothing for a method run once), and a named configuration's row the settings it changed from that
+    configuration's. A setting some records lack (written by older code) tells nothing: rows alike but for such
+    settings are told apart by their commit."""
     by_method: dict[tuple, list[Row]] = {}
     for row in rows:
-        by_method.setdefault((row.method, row.backend), []).append(row)
+        by_method.setdefault((row.method, row.named, row.backend), []).append(row)
     for same in by_method.values():
         flats = [_flat(json.loads(configuration(r.records[0]))["config"]) for r in same]
         keys = sorted(set.intersection(*(set(f) for f in flats)))
@@ -207,7 +212,10 @@ def label_settings(rows: list[Row]) -> None:
                  or k in SHOWN_TASK_KEYS]
         differ = [k for k in shown if len({f[k] for f in flats}) > 1]
         for row, values in zip(same, flats):
-            row.settings = ", ".join(f"{_short(k)}={_value(values[k])}" for k in differ)
+            changed = [] if row.named is None else [f"method.{k}" for k in named_configurations.differences(
+                row.method, row.named, (row.records[0].get("config") or {}).get("method") or {})]
+            row.settings = ", ".join(f"{_short(k)}={_value(values[k])}" for k in dict.fromkeys(differ + changed)
+                                     if k in values)
         labels = [r.label for r in same]
         for row in same:
             if labels.count(row.label) > 1:

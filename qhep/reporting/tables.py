@@ -6,11 +6,12 @@ from rich.table import Table
 from rich.text import Text
 
 from qhep.errors import QhepError
+from qhep.methods import named
 from qhep.text import plain
 
 COLUMNS = [  # header, getter
     ("task", lambda r: r["task"]),
-    ("method", lambda r: r["method"]),
+    ("method", lambda r: named.label(r)),  # qae [ngairangbam2021] for a named configuration's run
     ("backend", lambda r: r["backend"] or "-"),
     ("shots", lambda r: _shots(r)),
     ("noise", lambda r: _noise(r)),
@@ -100,9 +101,9 @@ def markdown_grid(records: list[dict]) -> str:
     """Methods down, tasks across, each cell `AUC (max SIC)` of the one record there, each with its bootstrap standard
     deviation where the record has one, or over the seeds of one configuration their mean ± seed-to-seed standard
     deviation (mean bootstrap standard deviation); a cell with several configurations (backends, settings) is
-    refused rather than averaged silently."""
+    refused rather than averaged silently; a named configuration's runs are a row of their own (qae [ngairangbam2021])."""
     tasks = list(dict.fromkeys(r["task"] for r in records))
-    label = {id(r): r["method"] + (f" ({r['protocol']['name']})" if (r.get("protocol") or {}).get("name", "unsupervised")
+    label = {id(r): named.label(r) + (f" ({r['protocol']['name']})" if (r.get("protocol") or {}).get("name", "unsupervised")
                                    != "unsupervised" else "") for r in records}
     methods = list(dict.fromkeys(label[id(r)] for r in records))
     cells: dict[tuple, list] = {}
