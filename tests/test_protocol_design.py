@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
@@ -142,3 +143,39 @@ def test_two_sample_test_fits_the_contract():
         results[injected] = method.p_value_
         assert method.output == "statistic" and len(method.null_) == 200
     assert results[600] < 0.01 and results[0] > 0.01  # signal: rejected; reference against itself: not
+
+
+def test_validation_hold_out_is_a_seeded_stratified_part_of_the_evaluation_events():
+    from qhep.protocols import make_protocol
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(2000) < 0.3).astype(int)
+    events = TaskEvents("toy", ["a", "b"], rng.normal(size=(2000, 2)), y, {"sha256": "x"}, {},
+                        values={"id": np.arange(2000)})
+    plain = make_protocol({"name": "unsupervised"}).apply(events, seed=4)
+    held = make_protocol({"name": "unsupervised", "validation_fraction": 0.25}).apply(events, seed=4)
+    assert plain.validation is None and np.array_equal(plain.train.X, held.train.X)  # training untouched
+    test, validation = set(held.test_values["id"]), set(held.validation_values["id"])
+    assert not test & validation and test | validation == set(plain.test_values["id"])
+    for label in (0, 1):  # a quarter of each class
+        assert (held.validation.y == label).sum() == round(0.25 * (plain.test.y == label).sum())
+    again = make_protocol({"name": "unsupervised", "validation_fraction": 0.25}).apply(events, seed=4)
+    other = make_protocol({"name": "unsupervised", "validation_fraction": 0.25}).apply(events, seed=5)
+    assert np.array_equal(again.validation_values["id"], held.validation_values["id"])
+    assert not np.array_equal(other.validation_values["id"], held.validation_values["id"])
+    assert held.cutflow["validation_signal"] == (held.validation.y == 1).sum()
+
+
+def test_a_run_with_a_validation_hold_out_records_its_figures_apart(tmp_path, lhco_file, cli):
+    import json
+
+    code, _, err = cli("run", "method=pca", "protocol.validation_fraction=0.4", "task.region=all", "progress=false",
+                       f"task.data.path={lhco_file}", f"results_dir={tmp_path}")
+    assert code == 0, err
+    (path,) = tmp_path.rglob("result.json")
+    record = json.loads(path.read_text())
+    held, cutflow = record["validation"], record["cutflow"]
+    assert held["background"] == cutflow["validation_background"] and held["signal"] == cutflow["validation_signal"]
+    assert record["metrics"]["test_background"] == cutflow["test_background"]
+    assert 0.4 * (held["background"] + cutflow["test_background"]) == pytest.approx(held["background"], abs=1)
+    assert 0.5 < held["metrics"]["auc"] <= 1 and "uncertainties" not in held["metrics"]

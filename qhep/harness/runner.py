@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from qhep import __version__
@@ -58,6 +59,7 @@ class Inputs:
     train_x: object
     test_x: object
     reduction: dict
+    validation_x: object = None  # the held-out validation events, reduced like the test events (or None)
 
 
 @dataclass
@@ -94,10 +96,14 @@ def load_inputs(cfg: DictConfig) -> Inputs:
         raise QhepError(f"task {data.task}: no training events after the selection ({data.cutflow})")
     if view != "features":  # the reduction step compresses feature vectors; other views go to the method whole
         return Inputs(task, data, data.train.X, data.test.X, {"method": "none", "view": view,
-                                                              "inputs": data.features, "outputs": data.features})
-    train_x, test_x, reduction = reduce_inputs(data.train.X, data.test.X, data.features,
-                                               OmegaConf.to_object(cfg.reduction), is_quantum(cfg), cfg.seed)
-    return Inputs(task, data, train_x, test_x, reduction)
+                                                              "inputs": data.features, "outputs": data.features},
+                      data.validation.X if data.validation is not None else None)
+    held = data.validation.X if data.validation is not None else data.test.X[:0]
+    train_x, evaluation_x, reduction = reduce_inputs(data.train.X, np.concatenate([data.test.X, held]),
+                                                     data.features, OmegaConf.to_object(cfg.reduction),
+                                                     is_quantum(cfg), cfg.seed)
+    test_x, validation_x = evaluation_x[: len(data.test)], evaluation_x[len(data.test):]
+    return Inputs(task, data, train_x, test_x, reduction, validation_x if data.validation is not None else None)
 
 
 def sample_warnings(task: DictConfig, cutflow: dict) -> list[str]:
@@ -276,6 +282,8 @@ def finish(cfg: DictConfig, started: Started, inputs: Inputs, method, training: 
         "config": OmegaConf.to_container(cfg, resolve=True),
         "environment": {**environment(), "qhep": __version__},
     }
+    if inputs.validation_x is not None:
+        record["validation"] = validation(cfg, inputs, method)
     if started.resumed:
         record["resumed"] = True
     if sweep:
@@ -292,6 +300,15 @@ def finish(cfg: DictConfig, started: Started, inputs: Inputs, method, training: 
                      f"{started.label}  AUC {figure(record, 'auc', '.3f')}", started.run_dir / "roc_sic.png",
                      record.get("roc_band"))
     return record
+
+
+def validation(cfg: DictConfig, inputs: Inputs, method) -> dict:
+    """The held-out validation events' figures (no bootstrap): what `qhep tune` chooses settings by."""
+    held = inputs.data.validation
+    scores = method.anomaly_score(inputs.validation_x, **conditioned(cfg, inputs.data.validation_values))
+    figures = evaluate(held.y, scores, statistics=Statistics(cfg.min_background, 0, cfg.seed))
+    return {"background": int((held.y == 0).sum()), "signal": int((held.y == 1).sum()),
+            "metrics": {k: v for k, v in figures.items() if k != "working_points"}}
 
 
 def dry_run(cfg: DictConfig, method, inputs: Inputs, n_test: int) -> dict:

@@ -23,6 +23,9 @@ class ProtocolConfig:
     name: str = ""
     train_fraction: float = setting(0.5, Number(float, gt=0, lt=1))
     max_train_events: int | None = setting(None, Number(int, ge=1, optional=True))  # cap (null: all)
+    # A seeded share of the evaluation events (of each class) held out for choosing settings (`qhep tune`): scored
+    # into the record's `validation` section, never into its metrics, which stay the rest's.
+    validation_fraction: float = setting(0.0, Number(float, ge=0, lt=1))
 
 
 class Protocol(ABC):
@@ -44,16 +47,35 @@ class Protocol(ABC):
     def apply(self, events: TaskEvents, seed: int) -> TaskData:
         """The task's events as training and evaluation samples, with the protocol's counts in the cut flow."""
         train, test = self.split(events, seed)
+        test, validation = held_out(events.y[test], test, self.config.validation_fraction, seed)
         y = events.y
         cutflow = {**events.cutflow, "train_events": int(len(train)),
                    "train_background": int((y[train] == 0).sum()), "train_signal": int((y[train] == 1).sum()),
                    "test_background": int((y[test] == 0).sum()), "test_signal": int((y[test] == 1).sum())}
+        if len(validation):
+            cutflow.update(validation_background=int((y[validation] == 0).sum()),
+                           validation_signal=int((y[validation] == 1).sum()))
         return TaskData(events.task, events.features, Split(events.X[train], y[train]),
                         Split(events.X[test], y[test]), events.dataset, cutflow, events.expected_counts,
                         test_values={k: v[test] for k, v in events.values.items()},
                         protocol={**asdict(self.config), "labelled_training": self.labelled_training},
                         train_labels=self.training_labels(events, train),
-                        train_values={k: v[train] for k, v in events.values.items()})
+                        train_values={k: v[train] for k, v in events.values.items()},
+                        validation=Split(events.X[validation], y[validation]) if len(validation) else None,
+                        validation_values={k: v[validation] for k, v in events.values.items()})
+
+
+def held_out(y: np.ndarray, evaluation: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(test, validation) indices: `fraction` of the evaluation events of each class, seeded, held out. The
+    generator is the seed's own stream for this purpose, so the training split is untouched by it."""
+    if not fraction:
+        return evaluation, evaluation[:0]
+    rng = np.random.default_rng([seed, 0x7a11d])
+    picked = np.zeros(len(evaluation), dtype=bool)
+    for label in (0, 1):
+        members = np.flatnonzero(y == label)
+        picked[rng.choice(members, int(round(fraction * len(members))), replace=False)] = True
+    return evaluation[~picked], evaluation[picked]
 
 
 def capped(indices: np.ndarray, cap: int | None) -> np.ndarray:

@@ -54,6 +54,8 @@ class TaskData:
     protocol: dict = field(default_factory=dict)  # what the protocol did, for the record
     train_labels: np.ndarray | None = None  # what fit(X, y) is told (None: nothing; see qhep.protocols)
     train_values: dict[str, np.ndarray] = field(default_factory=dict)  # per training event (conditions: mjj)
+    validation: Split | None = None  # evaluation events held out for choosing settings (protocol.validation_fraction)
+    validation_values: dict[str, np.ndarray] = field(default_factory=dict)
 
     def with_test_subset(self, keep: np.ndarray) -> TaskData:
         """The same data with only the test events `keep`; the per-event values follow."""
