@@ -298,6 +298,15 @@ class DaskLauncher(Launcher):
         return f"Dask at {s.address}" if s.address else f"Dask {s.cluster or 'local'} cluster of {s.workers} workers"
 
 
+def check_engine(settings) -> None:
+    """The chosen launcher's engine is installed: said before the sweep's folder exists, not after."""
+    modules = {"slurm": ["submitit"], "ray": ["ray"], "dask": ["distributed"]}.get(settings.name, [])
+    if settings.name == "dask" and settings.cluster:
+        modules.append("dask_jobqueue")
+    for module in modules:
+        engine(module, settings.name)
+
+
 def make_launcher(settings, sweep_dir: Path) -> Launcher:
     kinds = {"inline": InlineLauncher, "local": LocalLauncher, "ray": RayLauncher, "dask": DaskLauncher}
     if settings.name == "slurm":

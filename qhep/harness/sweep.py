@@ -35,7 +35,7 @@ from qhep.config import (
 )
 from qhep.errors import QhepError
 from qhep.harness.budget import check_budget
-from qhep.harness.launchers import InlineSettings, Work, make_launcher
+from qhep.harness.launchers import InlineSettings, Work, check_engine, make_launcher
 from qhep.harness.records import RECORD_FILE
 from qhep.harness.runner import (
     RUN_FILE,
@@ -197,6 +197,7 @@ def run_sweep(overrides: list[str], command: str = "sweep") -> tuple[Path, dict,
     sweep_id = f"{created:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     launcher_overrides, point_overrides = split_launcher(overrides)
     launcher = compose_launcher(launcher_overrides)
+    check_engine(launcher)
     axes, points = plan(point_overrides, sweep_id)
     sweep_dir = Path(points[0].cfg.results_dir) / "sweeps" / sweep_id
     state = {
@@ -238,6 +239,7 @@ def resume_sweep(sweep_dir: Path, launcher_overrides: list[str] = ()) -> tuple[d
     if any(o.partition("=")[0] == "launcher" for o in given):  # another launcher: none of the old one's settings
         stored = []
     launcher = compose_launcher([*stored, *given])
+    check_engine(launcher)
     points = [_recompose(Path(sweep_dir), entry) for entry in state["points"]]
     return state, execute(Path(sweep_dir), state, points, launcher=launcher)
 
