@@ -86,6 +86,20 @@ def test_run_multirun_is_the_sweep_of_those_axes(tmp_path, lhco_file, cli):
     assert fits(m_dir, multirun) == fits(s_dir, sweep) == [1, 0, 1, 0]  # min_background only changes scoring
     assert "qhep sweep" in out and "4 point(s)" in out  # the sweep's table
 
+    # a sweep.json written before launchers (no launcher, no trained_in) resumes; a point's settings are fixed
+    for entry in multirun["points"]:
+        del entry["trained_in"]
+    del multirun["launcher"]
+    (m_dir / "sweep.json").write_text(json.dumps(multirun))
+    (m_dir / multirun["points"][1]["run_dir"] / "result.json").unlink()
+    code, _, err = cli("resume", m_dir, "seed=3")
+    assert code == 2 and "only launcher settings may be given" in err
+    code, _, err = cli("resume", m_dir, "launcher=inline")
+    assert code == 0, err
+    _, multirun = the_sweep(tmp_path / "m")
+    assert [p["status"] for p in multirun["points"]] == ["done"] * 4 and fits(m_dir, multirun) == [1, 0, 1, 0]
+    check_shared(m_dir, multirun, 0, 1)
+
 
 def test_local_processes_record_a_failed_point_and_a_rerun_skips_done_ones(tmp_path, lhco_file, cli):
     code, _, err = cli("sweep", *args(tmp_path, lhco_file, *FAILING, "launcher=local", "launcher.max_workers=2"))
