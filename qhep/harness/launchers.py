@@ -308,7 +308,15 @@ def check_engine(settings) -> None:
 
 
 def make_launcher(settings, sweep_dir: Path) -> Launcher:
+    """The launcher, its engine started or joined; an engine that cannot start (no SLURM here, no scheduler at
+    the address) is one line."""
     kinds = {"inline": InlineLauncher, "local": LocalLauncher, "ray": RayLauncher, "dask": DaskLauncher}
-    if settings.name == "slurm":
-        return SlurmLauncher(settings, Path(sweep_dir) / "submitit")
-    return kinds[settings.name](settings)
+    try:
+        if settings.name == "slurm":
+            return SlurmLauncher(settings, Path(sweep_dir) / "submitit")
+        return kinds[settings.name](settings)
+    except QhepError:
+        raise
+    except Exception as exc:
+        raise QhepError(f"launcher={settings.name} could not start: {type(exc).__name__}: "
+                        f"{one_line(str(exc))[:300]}") from None

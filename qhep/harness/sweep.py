@@ -284,6 +284,7 @@ def execute(sweep_dir: Path, state: dict, points: list[Point], inputs_cache: dic
     with working_in(sweep_dir), make_launcher(settings, sweep_dir) as engine, \
             SweepProgress(state, points[0].cfg.progress, sum(map(done, points))) as progress:
         def run(indices: list[list[int]]) -> None:
+            indices = [item for item in indices if item]
             if not indices:
                 return
             progress.running([i for item in indices for i in item], engine.describe())
@@ -306,7 +307,7 @@ def execute(sweep_dir: Path, state: dict, points: list[Point], inputs_cache: dic
             write_json_atomic(state, sweep_dir / SWEEP_FILE)
             run([[p.index] for members in groups.values() if done(members[0]) for p in members[1:] if not done(p)])
     records = []
-    for point, entry in zip(points, state["points"]):  # points finished by an earlier, interrupted process too
+    for point in points:  # points finished by an earlier, interrupted process too
         if done(point):
             records.append(json.loads((sweep_dir / point.folder / RECORD_FILE).read_text()))
             _record_outcome(state, {"index": point.index, "status": "done", "metrics": headline(records[-1])})
