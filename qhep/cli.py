@@ -23,6 +23,8 @@ USAGE_EXAMPLES = """examples:
   qhep jobs results/runs/20260101T120000-7a8b9c-lhco-qae-ibm-seed0
   qhep resume results/runs/20260101T120000-7a8b9c-lhco-qae-ibm-seed0 --wait
   qhep resume results/sweeps/20260101T120000-4d5e6f
+  qhep run -m task=lhco,top method=ae,iforest seed=0,1,2 launcher=local launcher.max_workers=4
+  qhep sweep method=ae,pca seed=range(0,5) launcher=slurm launcher.partition=cpu launcher.time=120
   qhep generate task=lhco n_background=100000 n_signal=10000 seed=2020 output=lhco.h5
   qhep leaderboard
   qhep leaderboard --sweep 20260101T120000-4d5e6f
@@ -38,10 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run one benchmark: task x method x backend")
     run.add_argument("overrides", nargs="*", help="key=value settings, e.g. task=lhco method=qae seed=1")
+    run.add_argument("-m", "--multirun", action="store_true",
+                     help="several values per setting (task=lhco,top seed=0,1,2) run every combination: a sweep")
     sweep = commands.add_parser("sweep", help="a grid of runs: settings with comma-separated values are axes")
     sweep.add_argument("overrides", nargs="*", help="key=value settings; key=a,b,c (or range(), glob()) is an axis")
     resume = commands.add_parser("resume", help="go on with an interrupted run or sweep in its folder")
     resume.add_argument("folder", help="a run's folder (results/runs/...) or a sweep's (results/sweeps/...)")
+    resume.add_argument("overrides", nargs="*",
+                        help="a sweep's launcher settings to go on with, e.g. launcher=local launcher.max_workers=4")
     resume.add_argument("--wait", action="store_true",
                         help="wait for jobs still queued or running on a remote device (default: say so, exit 3)")
     jobs = commands.add_parser("jobs", help="the quantum jobs a run journaled and where each stands")
@@ -104,10 +110,18 @@ def _interrupt(signum, frame):
 
 
 def _run(args) -> int:
-    from qhep.config import compose_run
+    from qhep.config import compose_run, is_launcher_setting
     from qhep.harness.runner import run_benchmark
     from qhep.reporting.tables import print_summary
 
+    if args.multirun:  # the same sweep as `qhep sweep` with these axes
+        return _sweep(args, command="run -m")
+    launcher = next((o for o in args.overrides if is_launcher_setting(o)), None)
+    if launcher:
+        raise QhepError(f"{launcher}: the launcher runs a sweep's points; use qhep run -m or qhep sweep")
+    axis = _axis(args.overrides)
+    if axis:
+        raise QhepError(f"{axis}: several values make a sweep; run every combination with qhep run -m (or qhep sweep)")
     record, run_dir = run_benchmark(compose_run(args.overrides), args.overrides)
     if run_dir is None:  # dry run: nothing was executed
         import json
@@ -121,6 +135,18 @@ def _run(args) -> int:
     return 0
 
 
+def _axis(overrides: list[str]) -> str | None:
+    """The first override with several values (Hydra's sweep grammar), if any."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException:
+        return None  # composing the run says what is wrong with it
+    return next((o.input_line for o in parsed if o.is_sweep_override()), None)
+
+
 def _print_detached(job_ids: list[str], run_dir: Path) -> None:
     print(f"submitted without waiting: {len(job_ids)} job{'s' * (len(job_ids) != 1)}")
     for job_id in job_ids:
@@ -130,20 +156,30 @@ def _print_detached(job_ids: list[str], run_dir: Path) -> None:
     print(f"  qhep resume {run_dir}    collect the results and finish the run (--wait: wait for queued jobs)")
 
 
-def _sweep(args) -> int:
+def _sweep(args, command: str = "sweep") -> int:
     from qhep.harness.sweep import run_sweep
 
-    sweep_dir, state, records = run_sweep(args.overrides)
-    _print_sweep(sweep_dir, state, records)
-    return 0
+    sweep_dir, state, records = run_sweep(args.overrides, command)
+    return _print_sweep(sweep_dir, state, records)
 
 
-def _print_sweep(sweep_dir, state, records) -> None:
+def _print_sweep(sweep_dir, state, records) -> int:
+    """The sweep's table and files; with failed points, a line for each and the count: exit code 1."""
+    from qhep.harness.sweep import failures
     from qhep.reporting.tables import print_leaderboard
 
-    print_leaderboard(records, sweep=[state["id"]])
+    if records:
+        print_leaderboard(records, sweep=[state["id"]])
     plot = sweep_dir / state["plot"]
     print(f"sweep: {sweep_dir / 'sweep.json'}" + (f", {plot}" if plot.exists() else ""))
+    failed = failures(state)
+    for point in failed:
+        print(f"qhep: failed {point['run_dir']}: {one_line(point['error'])}", file=sys.stderr)
+    if failed:
+        print(f"qhep: {len(records)} done, {len(failed)} failed (tracebacks in each point's error.log); run the "
+              f"failed points again with: qhep resume {sweep_dir}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _resume(args) -> int:
@@ -152,15 +188,17 @@ def _resume(args) -> int:
 
     folder = Path(args.folder)
     kind = folder_kind(folder)
+    if args.overrides and kind != "sweep":
+        raise QhepError(f"{args.overrides[0]}: a run resumes with the settings it started with; settings are given "
+                        "only to resume a sweep's launcher")
     if kind == "complete":
         print(f"{folder}: complete, nothing to resume (record: {folder / 'result.json'})")
         return 0
     if kind == "sweep":
         from qhep.harness.sweep import resume_sweep
 
-        state, records = resume_sweep(folder)
-        _print_sweep(folder, state, records)
-        return 0
+        state, records = resume_sweep(folder, args.overrides)
+        return _print_sweep(folder, state, records)
     record, run_dir = resume_run(folder, wait=args.wait)
     print_summary(record, run_dir)
     return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from hydra import compose, initialize
@@ -17,6 +17,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from qhep.errors import QhepError
+from qhep.harness.launchers import SETTINGS as LAUNCHERS
 from qhep.harness.reduction import ReductionConfig
 from qhep.methods import METHODS, named
 from qhep.protocols import PROTOCOLS
@@ -54,6 +55,15 @@ class RunConfig:
     test_events: int | None = setting(None, Number(int, ge=2, optional=True))
 
 
+@dataclass
+class LaunchConfig:
+    """Where a sweep's points run (qhep.harness.launchers): the sweep's setting, never a run's, so it is composed
+    apart and enters no run's configuration, record or training identity."""
+
+    defaults: list[Any] = field(default_factory=lambda: ["_self_", {"launcher": "inline"}])
+    launcher: Any = MISSING
+
+
 def group_options() -> dict[str, list[str]]:
     return {"task": sorted(TASKS), "protocol": sorted(PROTOCOLS), "method": sorted(METHODS),
             "backend": sorted(BACKENDS)}
@@ -77,6 +87,49 @@ def _register() -> None:
                 store.store(group="method/encoder", name=name, node=settings)
     for name, backend in BACKENDS.items():
         store.store(group="backend", name=name, node=backend)
+    store.store(name="qhep_launch", node=LaunchConfig)
+    for name, settings in LAUNCHERS.items():
+        store.store(group="launcher", name=name, node=settings)
+
+
+def is_launcher_setting(item: str) -> bool:
+    """`launcher=...` or `launcher.<key>=...`: a sweep's setting, not a point's."""
+    return item.partition("=")[0].partition(".")[0] == "launcher"
+
+
+def compose_launcher(overrides: list[str]):
+    """The launcher's settings (a qhep.harness.launchers settings object) for `launcher...=` overrides, checked
+    like a run's: an unknown launcher, key or value is one line that says what is valid."""
+    _register()
+    name = "inline"
+    for item in overrides:
+        key, value = _literal(item)
+        if key == "launcher":
+            if value not in LAUNCHERS:
+                raise QhepError(f"unknown launcher {value!r}; choose one of: {', '.join(LAUNCHERS)}")
+            name = value
+    valid = [f.name for f in fields(LAUNCHERS[name]) if f.name != "name"]
+    for item in overrides:
+        key = item.partition("=")[0]
+        if key != "launcher" and key.partition(".")[2] not in valid:
+            raise QhepError(f"unknown setting {key!r}; valid settings of launcher {name}: "
+                            f"{', '.join(valid) or 'none'}")
+    try:
+        with initialize(version_base=None, config_path=None):
+            cfg = compose("qhep_launch", overrides=list(overrides))
+    except Exception as exc:  # a value of the wrong type: name the setting and what it takes
+        text = " ".join(str(part) for part in (exc, exc.__cause__) if part)
+        bad = next((o for o in overrides if o.partition("=")[0].partition(".")[2] in text and o.partition("=")[2]
+                    and o.partition("=")[0] != "launcher"), None)
+        if bad is None:
+            raise QhepError(text.strip().splitlines()[0]) from None
+        key, _, value = bad.partition("=")
+        expected = type(getattr(LAUNCHERS[name](), key.partition(".")[2])).__name__
+        raise QhepError(f"invalid value {value!r} for {key} (expected {expected})") from None
+    found = problems(OmegaConf.to_container(cfg.launcher), declared(LAUNCHERS[name]), "launcher")
+    if found:
+        raise QhepError(found[0])
+    return OmegaConf.to_object(cfg.launcher)
 
 
 def compose_run(overrides: list[str]) -> DictConfig:
