@@ -242,3 +242,20 @@ def test_a_quantum_sweep_and_its_twins_drawn_on_shared_axes(tmp_path, lhco_file,
     assert code == 2 and "--x backend.shots: not an axis of sweep" in err and "method.n_train" in err
     code, _, err = cli("leaderboard", "--results", str(tmp_path), "--plot", str(tmp_path / "x.png"))
     assert code == 2 and "--sweep" in err
+
+
+def test_the_same_sweep_command_again_goes_on_with_the_first(tmp_path, lhco_file, cli):
+    common = ["method=pca,kmeans", "task.region=all", "progress=false", "plots=false", f"task.data.path={lhco_file}",
+              f"results_dir={tmp_path}"]
+    code, _, err = cli("sweep", *common)
+    assert code == 0, err
+    (first,) = (tmp_path / "sweeps").iterdir()
+    record = first / json.loads((first / "sweep.json").read_text())["points"][1]["run_dir"] / "result.json"
+    before = record.stat().st_mtime_ns
+    record.unlink()  # as if the second point had not finished
+    code, _, err = cli("sweep", *common)
+    assert code == 0 and f"sweep {first.name} ran this command: going on with it" in err
+    assert [p.name for p in (tmp_path / "sweeps").iterdir()] == [first.name] and record.exists()
+    assert record.stat().st_mtime_ns != before
+    code, _, err = cli("sweep", *common, "seed=1")  # another setting: another sweep
+    assert code == 0 and len(list((tmp_path / "sweeps").iterdir())) == 2

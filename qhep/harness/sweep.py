@@ -203,6 +203,11 @@ def run_sweep(overrides: list[str], command: str = "sweep") -> tuple[Path, dict,
     launcher = compose_launcher(launcher_overrides)
     check_engine(launcher)
     axes, points = plan(point_overrides, sweep_id)
+    earlier = same_sweep(Path(points[0].cfg.results_dir), point_overrides)
+    if earlier is not None:  # the same command again: its finished points stand (the same seeds, the same numbers)
+        print(f"qhep: sweep {earlier.name} ran this command: going on with it", file=sys.stderr)
+        state, records = resume_sweep(earlier, launcher_overrides)
+        return earlier, state, records
     sweep_dir = Path(points[0].cfg.results_dir) / "sweeps" / sweep_id
     state = {
         "schema": SWEEP_SCHEMA,
@@ -222,6 +227,15 @@ def run_sweep(overrides: list[str], command: str = "sweep") -> tuple[Path, dict,
     price(_groups(points), lambda point: False, inputs_cache)  # before the sweep's folder exists
     write_json_atomic(state, sweep_dir / SWEEP_FILE)
     return sweep_dir, state, execute(sweep_dir, state, points, inputs_cache, priced=True, launcher=launcher)
+
+
+def same_sweep(results_dir: Path, point_overrides: list[str]) -> Path | None:
+    """The newest sweep under results_dir started with these overrides (launcher settings aside), or None."""
+    for sweep_json in sorted((results_dir / "sweeps").glob(f"*/{SWEEP_FILE}"), reverse=True):
+        state = read_sweep(sweep_json.parent)
+        if split_launcher(state["overrides"])[1] == list(point_overrides):
+            return sweep_json.parent
+    return None
 
 
 def read_sweep(sweep_dir: Path) -> dict:
