@@ -67,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     board.add_argument("--plot", default=None, metavar="PNG",
                        help="with --sweep: draw the sweeps on shared axes (e.g. a quantum method and its twin)")
     board.add_argument("--x", default=None, metavar="AXIS", help="with --plot: the axis along x (default: the first)")
+    reference = commands.add_parser("reference", help="run the reference suite (every task x method x seeds 0-2, "
+                                    "...) into results/reference, then write the report")
+    reference.add_argument("overrides", nargs="*", help="launcher settings (launcher=local launcher.max_workers=4) "
+                                                        "or results_dir=...")
     report = commands.add_parser("report", help="every record into results/LEADERBOARD.md and leaderboard.html")
     report.add_argument("--results", default="results", help="results folder to read (default: results)")
     report.add_argument("--out", default="results", help="folder to write the report into (default: results)")
@@ -85,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _interrupt)
     try:
         return {"run": _run, "sweep": _sweep, "resume": _resume, "jobs": _jobs, "list": _list,
-                "generate": _generate, "leaderboard": _leaderboard, "report": _report,
+                "generate": _generate, "leaderboard": _leaderboard, "report": _report, "reference": _reference,
                 "data": _data}[args.command](args)
     except JobsPending as exc:  # nothing wrong, nothing to do yet: its own exit code, for scripts that poll
         print(f"qhep: {one_line(str(exc))}", file=sys.stderr)
@@ -161,6 +165,24 @@ def _sweep(args, command: str = "sweep") -> int:
 
     sweep_dir, state, records = run_sweep(args.overrides, command)
     return _print_sweep(sweep_dir, state, records)
+
+
+def _reference(args) -> int:
+    from qhep.harness.reference import FOLDER, run_reference
+    from qhep.harness.sweep import failures
+    from qhep.reporting.report import write_report
+
+    sweeps = run_reference(args.overrides)
+    failed = [p for _, state, _ in sweeps for p in failures(state)]
+    for sweep_dir, state, records in sweeps:
+        print(f"sweep: {sweep_dir / 'sweep.json'}: {len(records)} done, {len(failures(state))} failed")
+    folder = next((o.partition("=")[2] for o in args.overrides if o.startswith("results_dir=")), FOLDER)
+    written = write_report(folder, Path(folder).parent)
+    print(f"report: {written['markdown']}, {written['html']} ({written['records']} records, {written['rows']} rows)")
+    if failed:
+        print(f"qhep: {len(failed)} point(s) failed; run `qhep reference` again to retry them", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _print_sweep(sweep_dir, state, records) -> int:
