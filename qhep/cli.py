@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser("report", help="every record into results/LEADERBOARD.md and leaderboard.html")
     report.add_argument("--results", default="results", help="results folder to read (default: results)")
     report.add_argument("--out", default="results", help="folder to write the report into (default: results)")
+    report.add_argument("--readme", default=None, metavar="MD",
+                        help="also write the headline table into this file's marked block (README.md)")
     report.add_argument("--include-dirty", action="store_true",
                         help="rank records from trees with uncommitted changes too, marked (default: listed apart)")
     data = commands.add_parser("data", help="inspect a data file or download a task's public data")
@@ -177,8 +179,13 @@ def _reference(args) -> int:
     for sweep_dir, state, records in sweeps:
         print(f"sweep: {sweep_dir / 'sweep.json'}: {len(records)} done, {len(failures(state))} failed")
     folder = next((o.partition("=")[2] for o in args.overrides if o.startswith("results_dir=")), FOLDER)
-    written = write_report(folder, Path(folder).parent)
-    print(f"report: {written['markdown']}, {written['html']} ({written['records']} records, {written['rows']} rows)")
+    from qhep.reporting.report_markdown import BEGIN
+
+    readme = Path("README.md")  # the repository's: its headline block is the reference leaderboard's
+    written = write_report(folder, Path(folder).parent,
+                           readme=readme if readme.is_file() and BEGIN in readme.read_text() else None)
+    print(f"report: {written['markdown']}, {written['html']} ({written['records']} records, {written['rows']} rows)"
+          + (f"; headline written into {readme}" if written["readme"] else ""))
     if failed:
         print(f"qhep: {len(failed)} point(s) failed; run `qhep reference` again to retry them", file=sys.stderr)
         return 1
@@ -369,13 +376,15 @@ def _leaderboard(args) -> int:
 def _report(args) -> int:
     from qhep.reporting.report import write_report
 
-    done = write_report(args.results, args.out, include_dirty=args.include_dirty)
+    done = write_report(args.results, args.out, include_dirty=args.include_dirty, readme=args.readme)
     print(f"{done['records']} record(s) into {done['rows']} row(s)"
           + (f" and {done['dirty_rows']} row(s) from trees with uncommitted changes, listed apart"
              if done["dirty_rows"] else "")
           + (f"; {done['superseded']} on a superseded embedded sample left out" if done["superseded"] else ""))
     print(f"wrote {done['markdown']}")
     print(f"wrote {done['html']}")
+    if done["readme"]:
+        print(f"wrote the headline into {done['readme']}")
     return 0
 
 

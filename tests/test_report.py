@@ -170,3 +170,25 @@ def test_a_damaged_record_is_one_line_naming_it(tmp_path, base, cli):
     code, _, err = cli("report", "--results", tmp_path / "b", "--out", tmp_path / "out")
     assert code == 2 and "r000/result.json: damaged result record" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_headline_goes_into_the_readmes_marked_block(base, tmp_path):
+    from qhep.reporting.report_markdown import BEGIN, END, headline, update_readme
+
+    from omegaconf import OmegaConf
+
+    from qhep.methods.autoencoder import AutoencoderConfig
+
+    default = OmegaConf.to_container(OmegaConf.structured(AutoencoderConfig))
+    report = build([variant(base, seed=0, auc=0.70, settings=default), variant(base, seed=1, auc=0.80, settings=default),
+                    variant(base, seed=0, auc=0.90, settings={**default, "latent_dim": 7})])
+    text = headline(report)
+    header, rule, row, *_ = text.splitlines()
+    assert header == "| method | lhco | average rank |"  # only the default-settings row: not latent_dim=7's
+    assert row.startswith("| ae | 0.750±0.071") and row.endswith("(2) ! | 1.00 |")  # the tiny sample is below the minimum
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{BEGIN}\nstale\n{END}\nafter\n")
+    assert update_readme(readme, report)
+    assert readme.read_text() == f"# x\n{BEGIN}\n{text}\n{END}\nafter\n"
+    readme.write_text("no markers\n")
+    assert not update_readme(readme, report) and readme.read_text() == "no markers\n"

@@ -10,8 +10,10 @@ from qhep.errors import QhepError
 MARKDOWN, HTML, PLOTS = "LEADERBOARD.md", "leaderboard.html", "leaderboard-plots"
 
 
-def write_report(results: str | Path, out: str | Path, include_dirty: bool = False) -> dict:
-    """Writes the report; returns {"markdown", "html", "records", "rows", "superseded", "dirty"}."""
+def write_report(results: str | Path, out: str | Path, include_dirty: bool = False,
+                 readme: str | Path | None = None) -> dict:
+    """Writes the report (and the headline into `readme`'s marked block, where given); returns {"markdown",
+    "html", "records", "rows", "superseded", "dirty", "readme"}."""
     from qhep.harness.records import load_records, superseded
     from qhep.reporting import curves, report_html, report_markdown
     from qhep.reporting.leaderboard import build, is_dirty
@@ -42,7 +44,10 @@ def write_report(results: str | Path, out: str | Path, include_dirty: bool = Fal
     generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     (out / MARKDOWN).write_text(report_markdown.render(report, links, generated), encoding="utf-8")
     (out / HTML).write_text(report_html.render(report, pngs, generated), encoding="utf-8")
+    if readme is not None and not report_markdown.update_readme(readme, report):
+        raise QhepError(f"{readme}: no block between {report_markdown.BEGIN} and {report_markdown.END} to write "
+                        "the headline into")
     return {"markdown": out / MARKDOWN, "html": out / HTML, "records": report.records,
             "rows": sum(len(t.rows) for t in report.tasks.values()),
             "dirty_rows": sum(len(t.dirty) for t in report.tasks.values()),
-            "superseded": report.superseded, "dirty": report.dirty}
+            "superseded": report.superseded, "dirty": report.dirty, "readme": readme}

@@ -63,3 +63,52 @@ def render(report: Report, images: dict[str, list[tuple[str, str]]], generated: 
                    "bootstrap standard deviation of each point, or over seeds their standard deviation.\n")
         out += [f"![{caption}]({path})\n" for caption, path in images["sweeps"]]
     return "\n".join(out)
+
+
+BEGIN, END = "<!-- qhep report: headline -->", "<!-- /qhep report -->"
+
+
+def headline(report: Report) -> str:
+    """Methods down, tasks across: each method's row at qhep's default settings (or a published configuration's)
+    on the exact engine, AUC mean ± seed std (seeds), then the cross-task average rank. The README quotes it."""
+    tasks = list(report.tasks)
+    rows: dict[str, dict[str, str]] = {}
+    for name, task in report.tasks.items():
+        for row in task.rows:
+            if row.backend in (None, "fast") and (row.named or not row.settings or _defaults(row)):
+                label = row.method + (f" [{row.named}]" if row.named else "") + (
+                    f" ({row.protocol})" if row.protocol != "unsupervised" else "")
+                rows.setdefault(label, {})[name] = (cells.figure_cell(row, "auc", ".3f") + f" ({row.n})"
+                                                    + (" !" if row.weak else ""))
+    ranks = {s["method"]: f"{s['average']:.2f}" for s in report.summary}
+    body = [[label, *(cells_.get(t, "") for t in tasks), ranks.get(label, "")] for label, cells_ in rows.items()]
+    return "\n".join([
+        table(["method", *tasks, "average rank"], body), "",
+        "AUC: mean ± seed-to-seed std (bootstrap std) (seeds) of the method at qhep's defaults or a published "
+        "configuration [name], on the exact engine; average rank: of each method's best row, unsupervised protocol. "
+        "! a sample below the task's declared minimum."])
+
+
+def _defaults(row) -> bool:
+    """Whether the row's method settings are qhep's defaults for that method."""
+    from omegaconf import OmegaConf
+
+    from qhep.methods import METHODS
+
+    settings = (row.records[0].get("config") or {}).get("method") or {}
+    if row.method not in METHODS:
+        return False
+    defaults = OmegaConf.to_container(OmegaConf.structured(METHODS[row.method][1]), resolve=True)
+    return all(settings.get(k) == v for k, v in defaults.items() if k in settings and k != "defaults")
+
+
+def update_readme(path, report: Report) -> bool:
+    """Replace the block between the README's headline markers with the headline; False when it has none."""
+    from pathlib import Path
+
+    text = Path(path).read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
+        return False
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    Path(path).write_text(text[:start] + "\n" + headline(report) + "\n" + text[end:], encoding="utf-8")
+    return True
