@@ -13,7 +13,7 @@ import stat
 
 import pytest
 
-from qhep.config import STAGES, RunConfig, compose_run
+from qhep.config import STAGES, RunConfig, TunedConfig, compose_run
 from qhep.harness.reduction import ReductionConfig
 from qhep.methods import METHODS
 from qhep.protocols import PROTOCOLS
@@ -103,6 +103,7 @@ def _numeric_settings():
         yield from ((f"task={name}", f"task.{k}", c) for k, c in checks.items())
     yield from ((None, k, c) for k, c in declared(RunConfig).items())
     yield from ((None, f"reduction.{k}", c) for k, c in declared(ReductionConfig).items())
+    yield from ((None, f"tuned.{k}", c) for k, c in declared(TunedConfig).items())
 
 
 NUMERIC = [(g, k, c) for g, k, c in _numeric_settings() if isinstance(c, Number)]
@@ -128,8 +129,9 @@ def test_every_setting_declares_its_check():
     missing = {kind.__qualname__: [f for f in undeclared(kind) if f != "name" and f not in stages] for kind in kinds}
     kinds += [settings for _, settings in PROTOCOLS.values()]
     missing["RunConfig"] = [f for f in undeclared(RunConfig) if f not in ("defaults", "task", "protocol", "method",
-                                                                          "backend", "reduction")]
+                                                                          "backend", "reduction", "tuned")]
     missing["ReductionConfig"] = undeclared(ReductionConfig)
+    missing["TunedConfig"] = undeclared(TunedConfig)
     assert not {k: v for k, v in missing.items() if v}
     assert len(NUMERIC) > 40
 
