@@ -1,4 +1,4 @@
-"""The `qhep` command: run, sweep, resume, jobs, list, generate, leaderboard, report, data."""
+"""The `qhep` command: run, sweep, tune, resume, jobs, list, generate, leaderboard, report, data."""
 from __future__ import annotations
 
 import argparse
@@ -18,6 +18,7 @@ USAGE_EXAMPLES = """examples:
   qhep run method=qae backend=aer backend.noise=fake:FakeManilaV2 backend.noise_scale=0.5 method.train_backend=fast
   qhep sweep method=qae backend=aer backend.noise=fake:FakeManilaV2 method.train_backend=fast \\
       backend.shots=100,1000,10000,null backend.noise_scale=0,0.5,1,2 test_events=2000
+  qhep tune task=lhco method=qsvm tune.budget=12 tune.seeds=0,1,2
   qhep resume results/runs/20260101T120000-1a2b3c-lhco-qae-aer-seed0
   qhep run method=qae method.train_backend=fast backend=ibm backend.device=ibm_brisbane detach=true
   qhep jobs results/runs/20260101T120000-7a8b9c-lhco-qae-ibm-seed0
@@ -44,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
                      help="several values per setting (task=lhco,top seed=0,1,2) run every combination: a sweep")
     sweep = commands.add_parser("sweep", help="a grid of runs: settings with comma-separated values are axes")
     sweep.add_argument("overrides", nargs="*", help="key=value settings; key=a,b,c (or range(), glob()) is an axis")
+    tune = commands.add_parser("tune", help="an equal-budget hyper-parameter search chosen on validation events, "
+                               "then the default and the chosen configuration at every seed")
+    tune.add_argument("overrides", nargs="*",
+                      help="a run's key=value settings, plus tune.budget=12 tune.search=random|grid tune.seed=0 "
+                           "tune.validation_fraction=0.25 tune.seeds=0,1,2 and launcher settings")
     resume = commands.add_parser("resume", help="go on with an interrupted run or sweep in its folder")
     resume.add_argument("folder", help="a run's folder (results/runs/...) or a sweep's (results/sweeps/...)")
     resume.add_argument("overrides", nargs="*",
@@ -90,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
         signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return {"run": _run, "sweep": _sweep, "resume": _resume, "jobs": _jobs, "list": _list,
+        return {"run": _run, "sweep": _sweep, "tune": _tune, "resume": _resume, "jobs": _jobs, "list": _list,
                 "generate": _generate, "leaderboard": _leaderboard, "report": _report, "reference": _reference,
                 "data": _data}[args.command](args)
     except JobsPending as exc:  # nothing wrong, nothing to do yet: its own exit code, for scripts that poll
@@ -188,6 +194,38 @@ def _reference(args) -> int:
           + (f"; headline written into {readme}" if written["readme"] else ""))
     if failed:
         print(f"qhep: {len(failed)} point(s) failed; run `qhep reference` again to retry them", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _tune(args) -> int:
+    from qhep.harness.tuning import SELECTED_BY, TUNING_FILE, tune
+    from qhep.reporting.tables import print_leaderboard
+
+    try:
+        done = tune(args.overrides)
+    except KeyboardInterrupt:
+        print("qhep: tuning interrupted; finished runs are kept: run the same qhep tune command again to go on",
+              file=sys.stderr)
+        raise KeyboardInterrupt from None
+    tuning = done["tuning"]
+    print(f"{tuning['method']}: {len(tuning['candidates'])} configuration(s) tried (budget {tuning['budget']}, "
+          f"search {tuning['search']}, grid of {tuning['grid_size']}), on {tuning['events']['validation']['background']}"
+          f" background + {tuning['events']['validation']['signal']} signal validation events")
+    for candidate in tuning["candidates"]:
+        figure = (candidate["validation"] or {}).get(SELECTED_BY)
+        shown = " ".join(f"{k}={v}" for k, v in candidate["settings"].items())
+        print(f"  {'*' if candidate['index'] == tuning['chosen']['index'] else ' '} {candidate['index']:3d} "
+              f"{'default' if candidate['index'] == 0 else '       '} validation AUC "
+              f"{'-' if figure is None else format(figure, '.4f')}  {shown}")
+    if done["final_records"]:
+        print_leaderboard(done["final_records"], sweep=[done["final_state"]["id"]], seeds=True)
+    print(f"tuning: {done['search_dir'] / TUNING_FILE}; final runs: {done['final_dir'] / 'sweep.json'}")
+    for point in done["failed"]:
+        print(f"qhep: failed {point['run_dir']}: {one_line(point['error'])}", file=sys.stderr)
+    if done["failed"]:
+        print(f"qhep: {len(done['failed'])} run(s) failed (tracebacks in each point's error.log); run the same qhep "
+              "tune command again to run them", file=sys.stderr)
         return 1
     return 0
 
@@ -334,7 +372,7 @@ def _generate(args) -> int:
 
 
 def _leaderboard(args) -> int:
-    from qhep.harness.records import load_records, superseded, unfinished_runs
+    from qhep.harness.records import load_records, superseded, tuning_candidate, unfinished_runs
     from qhep.reporting.tables import print_leaderboard, print_unfinished
     from qhep.tasks import TASKS
 
@@ -343,6 +381,8 @@ def _leaderboard(args) -> int:
     if not Path(args.results).is_dir():
         raise QhepError(f"{args.results}: no such results folder")
     records = load_records(args.results)
+    if args.sweep is None:  # qhep tune's candidates: chosen among on validation events, shown with --sweep only
+        records = [r for r in records if not tuning_candidate(r)]
     old = [r for r in records if superseded(r)]
     if old:
         records = [r for r in records if not superseded(r)]

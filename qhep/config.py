@@ -31,6 +31,16 @@ STAGES = ("encoder", "scorer")  # a chain's stages: settings sections that are t
 
 
 @dataclass
+class TunedConfig:
+    """A run's tuning identity, set by `qhep tune` on the final runs of the configuration it chose: the tuning sweep
+    that chose the method settings on validation events, and that search's budget (configurations tried). It
+    labels the run's row (`qsvm (tuned, budget 12)`) and keeps it apart from the default's; it never changes a fit."""
+
+    sweep: str | None = setting(None, Text(optional=True))
+    budget: int | None = setting(None, Number(int, ge=1, optional=True))
+
+
+@dataclass
 class RunConfig:
     defaults: list[Any] = field(default_factory=lambda: ["_self_", *({k: v} for k, v in DEFAULTS.items())])
     task: Any = MISSING
@@ -53,6 +63,7 @@ class RunConfig:
     detach: bool = setting(False, Flag())
     # score a seeded, stratified subsample of the test set (bounds QPU time); null: all
     test_events: int | None = setting(None, Number(int, ge=2, optional=True))
+    tuned: TunedConfig = field(default_factory=TunedConfig)  # set by qhep tune (the chosen configuration's runs)
 
 
 @dataclass
@@ -208,6 +219,7 @@ def config_problems(cfg: DictConfig) -> list[str]:
     stages = [(f"method.{stage}", values["method"][stage]) for stage in method_class.stages]
     found = (problems(values, declared(RunConfig), "") + problems(values["reduction"], declared(ReductionConfig),
                                                                  "reduction")
+             + problems(values["tuned"], declared(TunedConfig), "tuned")
              + [p for where, section in stages for p in problems(section, declared(METHODS[section["name"]][1]), where)]
              + problems(values["protocol"], declared(PROTOCOLS[values["protocol"]["name"]][1]), "protocol")
              + problems(values["method"], declared(method_settings), "method")

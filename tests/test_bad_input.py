@@ -13,7 +13,7 @@ import stat
 
 import pytest
 
-from qhep.config import STAGES, RunConfig, compose_run
+from qhep.config import STAGES, RunConfig, TunedConfig, compose_run
 from qhep.harness.reduction import ReductionConfig
 from qhep.methods import METHODS
 from qhep.protocols import PROTOCOLS
@@ -98,11 +98,13 @@ def _numeric_settings():
     for name, backend in BACKENDS.items():
         yield from ((f"backend={name}", f"backend.{k}", c) for k, c in declared(type(backend)).items())
     for name, (_, settings) in PROTOCOLS.items():
-        yield from ((f"protocol={name}", f"protocol.{k}", c) for k, c in declared(settings).items())
+        runs = next(m for m, (cls, _) in METHODS.items() if name in cls.protocols and cls.view == "features")
+        yield from ((f"method={runs} protocol={name}", f"protocol.{k}", c) for k, c in declared(settings).items())
     for name, checks in TASK_SETTINGS.items():
         yield from ((f"task={name}", f"task.{k}", c) for k, c in checks.items())
     yield from ((None, k, c) for k, c in declared(RunConfig).items())
     yield from ((None, f"reduction.{k}", c) for k, c in declared(ReductionConfig).items())
+    yield from ((None, f"tuned.{k}", c) for k, c in declared(TunedConfig).items())
 
 
 NUMERIC = [(g, k, c) for g, k, c in _numeric_settings() if isinstance(c, Number)]
@@ -128,8 +130,9 @@ def test_every_setting_declares_its_check():
     missing = {kind.__qualname__: [f for f in undeclared(kind) if f != "name" and f not in stages] for kind in kinds}
     kinds += [settings for _, settings in PROTOCOLS.values()]
     missing["RunConfig"] = [f for f in undeclared(RunConfig) if f not in ("defaults", "task", "protocol", "method",
-                                                                          "backend", "reduction")]
+                                                                          "backend", "reduction", "tuned")]
     missing["ReductionConfig"] = undeclared(ReductionConfig)
+    missing["TunedConfig"] = undeclared(TunedConfig)
     assert not {k: v for k, v in missing.items() if v}
     assert len(NUMERIC) > 40
 

@@ -67,6 +67,12 @@ def load_records(results_dir: str | Path) -> list[dict]:
     return records
 
 
+def tuning_candidate(record: dict) -> bool:
+    """A candidate of a `qhep tune` search: chosen among on its validation figures, it is no leaderboard row (its
+    test figures, which the runner records for every run, must not become a second selection); `--sweep` shows it."""
+    return (record.get("sweep") or {}).get("tune") == "search"
+
+
 def superseded(record: dict) -> bool:
     """Made on an embedded sample that qhep no longer ships (regenerated since, so its sha256 differs): its figures
     cannot be reproduced from this checkout, and leaderboards leave it out."""

@@ -66,8 +66,9 @@ PLOT_FILE = "sweep.png"
 ERROR_FILE = "error.log"  # a failed point's traceback, in its folder (sweep.json keeps one line)
 # Top-level settings that change how a fitted model is scored or reported, never the fit itself.
 SCORING_ONLY = ("min_background", "bootstrap", "test_events", "plots", "progress", "results_dir", "dry_run",
-                "detach")
+                "detach", "tuned")
 STATUSES = ("pending", "done", "failed")
+KINDS = ("grid", "points")
 HEADLINE = ("auc", "max_sic", "rejection_at_eps_s_0.3")
 SWEEP_FIELDS = {
     "id": Name(), "created": When(), "overrides": ListOf(Text()), "axes": Kind(dict),
@@ -78,6 +79,9 @@ SWEEP_FIELDS = {
                      min_len=1),
     "plot": Name(),
     "launcher": ListOf(Text(), optional=True),  # the launcher's overrides (absent from sweeps made before it)
+    # how the points were given: the product of the axes (`grid`, also when absent) or a list (`points`, plan_points)
+    "kind": Choice(KINDS, optional=True),
+    "tune": Kind(dict, optional=True),  # a `qhep tune` sweep's identity and role (qhep.harness.tuning)
 }
 AXIS_HELP = "give a setting several comma-separated values, e.g. backend.shots=100,1000,null"
 
@@ -158,6 +162,45 @@ def plan(overrides: list[str], sweep_id: str) -> tuple[dict, list[Point]]:
     return axis_values, points
 
 
+def plan_points(fixed: list[str], given: list[list[str]], keys: list[str], sweep_id: str) -> tuple[dict, list[Point]]:
+    """A sweep over an explicit list of points rather than the product of axes (qhep tune's candidates): each point
+    is the `fixed` overrides plus its own, composed and checked like plan's. `keys`: the settings the points vary,
+    recorded as the sweep's axes (each value once, in the order the points first take it) and in each point's
+    values, so sweep.json reads and resumes like any other sweep's."""
+    axis = _axis_in(fixed)
+    if axis:
+        raise QhepError(f"{axis}: a sweep over a list of points takes one value per setting")
+    if not given:
+        raise QhepError("a sweep over a list of points needs at least one point")
+    points = []
+    for index, own in enumerate(given):
+        point_overrides = list(fixed) + list(own)
+        cfg = compose_run(point_overrides)
+        check_point(cfg)
+        values = {key: axis_value(cfg, key, point_overrides) for key in keys}
+        points.append(Point(index, point_overrides, values, cfg, f"{sweep_id}-p{index:03d}",
+                            f"p{index:03d}-{run_label(cfg)}"))
+    axis_values = {}
+    for key in keys:
+        axis_values[key] = []
+        for point in points:
+            if point.values[key] not in axis_values[key]:
+                axis_values[key].append(point.values[key])
+    return axis_values, points
+
+
+def _axis_in(overrides: list[str]) -> str | None:
+    """The first override with several values (Hydra's sweep grammar), if any."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException as exc:
+        raise QhepError(" ".join(str(exc).split("\n")[:2])) from None
+    return next((o.input_line for o in parsed if o.is_sweep_override()), None)
+
+
 def check_point(cfg: DictConfig) -> None:
     if cfg.dry_run:
         raise QhepError("dry_run=true is for qhep run: a sweep executes its points")
@@ -195,31 +238,42 @@ def split_launcher(overrides: list[str]) -> tuple[list[str], list[str]]:
     return ours, [o for o in overrides if not is_launcher_setting(o)]
 
 
-def run_sweep(overrides: list[str], command: str = "sweep") -> tuple[Path, dict, list[dict]]:
-    """Plan, price and run a sweep. `command`: how it was asked for (`sweep`, or `run -m`), for sweep.json."""
+def run_sweep(overrides: list[str], command: str = "sweep", points: list[list[str]] | None = None,
+              keys: list[str] = (), extra: dict | None = None, command_line: list[str] | None = None,
+              ) -> tuple[Path, dict, list[dict]]:
+    """Plan, price and run a sweep. `command`: how it was asked for (`sweep`, or `run -m`), for sweep.json.
+    `points`: run these points (each a list of overrides on top of `overrides`, varying `keys`) instead of the
+    product of axes in `overrides` (plan_points). `extra`: further sweep.json fields (`tune`). `command_line`: the
+    arguments as given, when they are not `overrides` (qhep tune's)."""
     created = datetime.now(timezone.utc)
     sweep_id = f"{created:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     launcher_overrides, point_overrides = split_launcher(overrides)
     launcher = compose_launcher(launcher_overrides)
     check_engine(launcher)
-    axes, points = plan(point_overrides, sweep_id)
-    earlier = same_sweep(Path(points[0].cfg.results_dir), point_overrides)
-    if earlier is not None:  # the same command again: its finished points stand (the same seeds, the same numbers)
-        print(f"qhep: sweep {earlier.name} ran this command: going on with it", file=sys.stderr)
-        state, records = resume_sweep(earlier, launcher_overrides)
-        return earlier, state, records
+    listed = points is not None
+    if not listed:
+        axes, points = plan(point_overrides, sweep_id)
+        earlier = same_sweep(Path(points[0].cfg.results_dir), point_overrides)
+        if earlier is not None:  # the same command again: its finished points stand (same seeds, same numbers)
+            print(f"qhep: sweep {earlier.name} ran this command: going on with it", file=sys.stderr)
+            state, records = resume_sweep(earlier, launcher_overrides)
+            return earlier, state, records
+    else:
+        axes, points = plan_points(point_overrides, points, list(keys), sweep_id)
     sweep_dir = Path(points[0].cfg.results_dir) / "sweeps" / sweep_id
     state = {
         "schema": SWEEP_SCHEMA,
         "id": sweep_id,
         "created": created.isoformat(timespec="seconds"),
-        "command": shlex.join(["qhep", *command.split(), *overrides]),
+        "command": shlex.join(["qhep", *command.split(), *(overrides if command_line is None else command_line)]),
         "overrides": list(overrides),
         "axes": axes,
         "points": [{"index": p.index, "point": p.values, "overrides": p.overrides, "run_id": p.run_id,
                     "run_dir": p.folder, "status": "pending", "metrics": None} for p in points],
         "plot": PLOT_FILE,
         "launcher": launcher_overrides,
+        "kind": "points" if listed else "grid",
+        **(extra or {}),
     }
     for entry, trainer in zip(state["points"], _trainers(points)):
         entry["trained_in"] = trainer.run_id
@@ -233,6 +287,8 @@ def same_sweep(results_dir: Path, point_overrides: list[str]) -> Path | None:
     """The newest sweep under results_dir started with these overrides (launcher settings aside), or None."""
     for sweep_json in sorted((results_dir / "sweeps").glob(f"*/{SWEEP_FILE}"), reverse=True):
         state = read_sweep(sweep_json.parent)
+        if state.get("kind") == "points":  # a sweep over listed points (qhep tune's) is found by its own key
+            continue
         if split_launcher(state["overrides"])[1] == list(point_overrides):
             return sweep_json.parent
     return None
@@ -330,7 +386,7 @@ def execute(sweep_dir: Path, state: dict, points: list[Point], inputs_cache: dic
             records.append(json.loads((sweep_dir / point.folder / RECORD_FILE).read_text()))
             _record_outcome(state, {"index": point.index, "status": "done", "metrics": headline(records[-1])})
     write_json_atomic(state, sweep_dir / SWEEP_FILE)
-    if points[0].cfg.plots and records:
+    if points[0].cfg.plots and records and state.get("kind") != "points":  # a list of points has no axis to draw along
         from qhep.reporting.sweep_plot import plot_sweep
 
         plot_sweep(state, sweep_dir / PLOT_FILE)
@@ -435,8 +491,9 @@ def _trainer_indices(state: dict, point) -> list[int]:
 
 
 def _run_group(sweep_dir: Path, state: dict, trainer: Point, trains: bool, members: list[Point], cache: dict):
-    def info(point: Point) -> dict:  # the `sweep` section of a point's record
-        return {"id": state["id"], "axes": state["axes"], "point": point.values}
+    def info(point: Point) -> dict:  # the `sweep` section of a point's record (a qhep tune sweep: its role)
+        role = (state.get("tune") or {}).get("role")
+        return {"id": state["id"], "axes": state["axes"], "point": point.values, **({"tune": role} if role else {})}
 
     trainer_dir = sweep_dir / trainer.folder
     try:

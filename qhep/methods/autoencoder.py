@@ -24,6 +24,8 @@ class AutoencoderConfig:
 
 class Autoencoder(AnomalyDetector):
     name = "ae"
+    # the latent bottleneck, the network's width and the step size (the grid's 12 points fit the default budget)
+    search_space = {"hidden": ([32, 16], [64, 32], [16, 8]), "latent_dim": (2, 4), "lr": (1e-3, 1e-2)}
     transforms = True  # an encoder too: its latent space (method=chain method.encoder=ae)
 
     def __init__(self, config: AutoencoderConfig, seed: int = 0, progress: bool = True, **_):

@@ -46,6 +46,9 @@ class AnomalyDetector(ABC):
     detachable: ClassVar[bool] = False  # detach(): submit its jobs and return without waiting (detach=true)
     # Published setups by name (`method=qae/ngairangbam2021`); a row whose settings equal one's is labelled with it
     named_configurations: ClassVar[dict[str, NamedConfiguration]] = {}
+    # What `qhep tune` searches: setting name -> candidate values (the grid is their product; every value passes
+    # the setting's declared check, tests/test_tuning.py). Empty: the method is not tuned.
+    search_space: ClassVar[dict[str, tuple]] = {}
 
     @abstractmethod
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> AnomalyDetector:
@@ -78,6 +81,12 @@ class AnomalyDetector(ABC):
         a quantum run with the classical run of the same task, data, protocol and seeds whose method settings
         include these; None where no twin is declared."""
         return None if cls.classical_twin is None else (cls.classical_twin, cls.twin_settings(config))
+
+    @classmethod
+    def search_space_of(cls, config) -> dict[str, tuple]:
+        """The search space for a run with these settings, by setting path under `method.` (a chain's scorer's
+        settings under `scorer.`)."""
+        return dict(cls.search_space)
 
     @classmethod
     def twin_settings(cls, config) -> dict:

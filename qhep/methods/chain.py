@@ -66,6 +66,12 @@ class Chain(AnomalyDetector):
         return "chain", {"encoder": encoder, "scorer": {"name": found[0], **found[1]}}
 
     @classmethod
+    def search_space_of(cls, config) -> dict[str, tuple]:
+        """The scorer's space, under `scorer.` (method.scorer.nu=...); the encoder is not searched."""
+        scorer = stage_class(config.scorer)
+        return {f"scorer.{key}": values for key, values in scorer.search_space_of(config.scorer).items()}
+
+    @classmethod
     def view_of(cls, config) -> str:
         return stage_class(config.encoder).view_of(config.encoder)  # the scorer reads the embedding
 

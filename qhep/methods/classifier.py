@@ -82,6 +82,8 @@ def checked_labels(y, n_events: int) -> np.ndarray:
 
 class SupervisedClassifier(AnomalyDetector):
     name = "classifier"
+    # the boosted trees' settings (model=hgb, the default); an mlp takes none of them
+    search_space = {"learning_rate": (0.05, 0.1, 0.2), "max_leaf_nodes": (15, 31, 63)}
     protocols = ("supervised",)
 
     def __init__(self, config: ClassifierConfig, seed: int = 0, progress: bool = True, **_):

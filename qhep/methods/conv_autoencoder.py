@@ -168,6 +168,7 @@ class ImageAutoencoder(_ReconstructionAutoencoder):
     """Convolutional autoencoder on jet images (Heimel et al., Farina et al.): score = reconstruction error."""
 
     name = "imageae"
+    search_space = {"latent_dim": (4, 8, 16), "lr": (1e-3, 3e-3)}
     view = "image"
 
     def __init__(self, config: ImageAutoencoderConfig, seed: int = 0, progress: bool = True, **_):
@@ -209,6 +210,7 @@ class ParticleAutoencoder(_ReconstructionAutoencoder):
     """Autoencoder on the pT-ordered constituent list, padding masked: score = reconstruction error."""
 
     name = "particleae"
+    search_space = {"latent_dim": (4, 8, 16), "lr": (1e-3, 3e-3)}
     view = "constituents"
 
     def __init__(self, config: ParticleAutoencoderConfig, seed: int = 0, progress: bool = True, **_):

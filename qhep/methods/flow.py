@@ -45,6 +45,7 @@ class FlowConfig:
 
 class FlowDetector(AnomalyDetector):
     name = "flow"
+    search_space = {"flow": ("maf", "nsf"), "transforms": (2, 4, 8), "lr": (1e-3, 1e-4)}
 
     def __init__(self, config: FlowConfig, seed: int = 0, progress: bool = True, **_):
         self.config, self.seed, self.progress = config, seed, progress

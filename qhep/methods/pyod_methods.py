@@ -36,6 +36,7 @@ class IsolationForestDetector(PyODDetector):
     """Isolation forest (PyOD IForest): events isolated by few random splits score high."""
 
     name = "iforest"
+    search_space = {"n_estimators": (10, 50, 100, 500)}  # ADBench's grid
 
     def _fit(self, Xs):
         from pyod.models.iforest import IForest
@@ -62,6 +63,8 @@ class OneClassSVMDetector(PyODDetector):
     """One-class SVM (PyOD OCSVM): signed distance outside the learned support of the training events."""
 
     name = "ocsvm"
+    # qsvm's twin: its nu, and the RBF kernel's width (null: 1 / n_features) for qsvm's bandwidth
+    search_space = {"nu": (0.01, 0.1, 0.5), "gamma": (None, 0.01, 0.1, 1.0)}
 
     def _fit(self, Xs):
         from pyod.models.ocsvm import OCSVM
@@ -85,6 +88,7 @@ class KNNDetector(PyODDetector):
     """k nearest neighbours (PyOD KNN): distance to the k-th nearest training event."""
 
     name = "knn"
+    search_space = {"n_neighbors": (3, 5, 10, 20)}  # ADBench's grid
 
     def fit(self, X: np.ndarray, y=None):
         n = len(X) if self.config.max_train_events is None else min(len(X), self.config.max_train_events)
@@ -110,6 +114,7 @@ class KDEDetector(PyODDetector):
     """Kernel density estimate (PyOD KDE): negative log density under a Gaussian KDE of the training events."""
 
     name = "kde"
+    search_space = {"bandwidth": (0.1, 0.3, 1.0, 3.0)}  # on standardised inputs
 
     def _fit(self, Xs):
         from pyod.models.kde import KDE
@@ -131,6 +136,7 @@ class GMMDetector(PyODDetector):
     """Gaussian mixture (PyOD GMM): negative log likelihood under a mixture fitted to the training events."""
 
     name = "gmm"
+    search_space = {"n_components": (1, 2, 4, 8), "covariance_type": ("full", "diag")}
 
     def _fit(self, Xs):
         from pyod.models.gmm import GMM
@@ -160,6 +166,7 @@ class DeepSVDDDetector(PyODDetector):
     """Deep SVDD (PyOD DeepSVDD): squared distance of an MLP embedding from the training events' centre."""
 
     name = "deepsvdd"
+    search_space = {"epochs": (20, 50, 100, 200)}  # ADBench's grid
 
     def _fit(self, Xs):
         import torch

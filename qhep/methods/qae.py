@@ -49,6 +49,9 @@ class QAEConfig:
 
 class QuantumAutoencoder(AnomalyDetector):
     name = "qae"
+    # structure (depth, rotation, entangling pattern) and the optimiser's step: 48 points, a budget samples them
+    search_space = {"n_layers": (1, 2, 3, 5), "rotation": ("ry", "rot"), "entangler": ("ring", "linear"),
+                    "lr": (0.01, 0.05, 0.1)}
     quantum = True
     classical_twin = "ae"  # the classical autoencoder on the same features and training events
     runtime = ("progress", "backend", "engine")  # a restored model scores on the run's own backend

@@ -193,6 +193,8 @@ class QSVM(FidelityKernelMethod):
     """One-class SVM on a quantum fidelity kernel (scikit-learn OneClassSVM, precomputed kernel)."""
 
     name = "qsvm"
+    # the kernel's width (angle scale), the support's share nu and the feature map: 36 points
+    search_space = {"bandwidth": (0.05, 0.1, 0.5, 1.0), "nu": (0.01, 0.1, 0.5), "feature_map": ("zz", "dense", "angle")}
     classical_twin = "ocsvm"
     named_configurations = {
         "wozniak2023": NamedConfiguration(
@@ -257,6 +259,7 @@ class QuantumKMeans(FidelityKernelMethod):
     """k-means with fidelity distances (trace distance of the encoded states); centroids updated by the mean."""
 
     name = "qkmeans"
+    search_space = {"bandwidth": (0.05, 0.1, 0.5, 1.0), "n_clusters": (1, 2, 4, 8)}  # k-medians inherits it
     centre = staticmethod(np.mean)
     classical_twin = "kmeans"  # also k-medians': the classical k-means with the same k, events and score
     named_configurations = {  # k-medians inherits it: the paper ran both

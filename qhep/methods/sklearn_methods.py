@@ -75,6 +75,7 @@ class KMeansDetector(StandardisedDetector):
     """k-means (scikit-learn): distance to the nearest centroid, or the root-sum-square of all centroid distances."""
 
     name = "kmeans"
+    search_space = {"n_clusters": (1, 2, 4, 8), "score": ("nearest", "sum")}  # qkmeans' twin: the same k
 
     def fit(self, X: np.ndarray, y=None):
         if len(X) < self.config.n_clusters:
@@ -106,6 +107,8 @@ class PCADetector(StandardisedDetector):
     """PCA reconstruction (scikit-learn): mean squared error of an event's projection onto the leading components."""
 
     name = "pca"
+    # ADBench's grid is {0.25, 0.5, 0.75} of the inputs: on LHCO's four features, 1, 2 and 3 components
+    search_space = {"n_components": (1, 2, 3)}
     transforms = True  # an encoder too: the leading components (method=chain method.encoder=pca)
 
     def output_dim(self, n_features: int) -> int:

@@ -70,6 +70,7 @@ def kl_divergence(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
 
 class VariationalAutoencoder(AnomalyDetector):
     name = "vae"
+    search_space = {"latent_dim": (2, 4), "beta": (0.1, 1.0), "lr": (1e-3, 1e-2)}
     transforms = True  # an encoder too: the latent mean (method=chain method.encoder=vae)
 
     def __init__(self, config: VAEConfig, seed: int = 0, progress: bool = True, **_):

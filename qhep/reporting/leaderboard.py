@@ -16,7 +16,7 @@ import numpy as np
 from qhep.errors import DataError
 from qhep.harness.darkmachines_metrics import summarize, total_improvement
 from qhep.methods import named as named_configurations
-from qhep.reporting.seeds import NOT_COMPARED, SEED_KEYS, aggregate, configuration
+from qhep.reporting.seeds import NOT_COMPARED, SEED_KEYS, aggregate, configuration, tuned_mark
 
 # metric key, header, format: the columns every task shares
 FIGURES = (("auc", "AUC", ".3f"), ("rejection_at_eps_s_0.3", "1/eB@eS=0.3", ".3g"),
@@ -28,7 +28,7 @@ TASK_FIGURES = {"lhco": (("expected_significance_best_cut", "Z best cut", ".2f")
                 "darkmachines": (("si_at_eps_b_1e-02", "SI@1e-2", ".2f"), ("si_at_eps_b_1e-03", "SI@1e-3", ".2f"),
                                  ("si_at_eps_b_1e-04", "SI@1e-4", ".2f"), ("max_si", "max SI", ".2f"))}
 RANKED_BY = "auc"
-HIDDEN_KEYS = ("backend.name", "detach")  # shown elsewhere, or how a run was driven
+HIDDEN_KEYS = ("backend.name", "detach", "tuned.sweep", "tuned.budget")  # shown elsewhere, or how a run was driven
 SHOWN_TASK_KEYS = ("task.channel", "task.signal")  # task settings that tell rows apart (the rest is the card)
 REFERENCE_PROTOCOL = "unsupervised"  # the protocol of the cross-task summary (supervised runs are an upper bound)
 TASK_ORDER = ("lhco", "top", "svj", "darkmachines")
@@ -54,7 +54,7 @@ class Row:
     settings: str = ""  # what tells this row from the task's other rows of the same method
     rank: int | None = None
     named: str | None = None  # the named configuration (published setup) whose settings the row has
-
+    tuned: str = ""  # ` (tuned, budget 12)`: settings chosen by qhep tune on validation events
 
     @property
     def n(self) -> int:
@@ -67,7 +67,7 @@ class Row:
     @property
     def label(self) -> str:
         text = self.method + (f" [{self.named}]" if self.named else "") + (f" [{self.backend}]" if self.backend else "")
-        return text + (f" ({self.settings})" if self.settings else "")
+        return text + self.tuned + (f" ({self.settings})" if self.settings else "")
 
 
 @dataclass
@@ -138,7 +138,7 @@ def with_task_figures(record: dict) -> dict:
 def inputs(record: dict) -> str:
     """Everything a run is compared on but its method and backend: task settings, dataset, protocol, test set."""
     config = {k: v for k, v in (record.get("config") or {}).items()
-              if k not in ("method", "backend", "detach", *SEED_KEYS, *NOT_COMPARED)}
+              if k not in ("method", "backend", "detach", "tuned", *SEED_KEYS, *NOT_COMPARED)}
     config["task"] = {k: v for k, v in (config.get("task") or {}).items() if k not in CARD_TEXT}
     return json.dumps({"task": record["task"], "dataset": (record.get("dataset") or {}).get("sha256"),
                        "config": config}, sort_keys=True, default=str)
@@ -184,7 +184,7 @@ def rows_of(records: list[dict], dirty: bool) -> list[Row]:
                         protocol=protocol_of(first), quantum=is_quantum(first), dirty=dirty, records=members,
                         seeds=group["seeds"], figures=group["figures"], cost=cost(members),
                         weak=any(r.get("warnings") for r in members), inputs=inputs(first),
-                        named=named_configurations.of_record(first)))
+                        named=named_configurations.of_record(first), tuned=tuned_mark(first)))
     return rows
 
 

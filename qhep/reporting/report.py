@@ -14,13 +14,13 @@ def write_report(results: str | Path, out: str | Path, include_dirty: bool = Fal
                  readme: str | Path | None = None) -> dict:
     """Writes the report (and the headline into `readme`'s marked block, where given); returns {"markdown",
     "html", "records", "rows", "superseded", "dirty", "readme"}."""
-    from qhep.harness.records import load_records, superseded
+    from qhep.harness.records import load_records, superseded, tuning_candidate
     from qhep.reporting import curves, report_html, report_markdown
     from qhep.reporting.leaderboard import build, is_dirty
 
     if not Path(results).is_dir():
         raise QhepError(f"{results}: no such results folder")
-    records = load_records(results)
+    records = [r for r in load_records(results) if not tuning_candidate(r)]  # qhep tune's search: tuning.json
     kept = [r for r in records if not superseded(r)]
     if not kept:
         raise QhepError(f"no result records under {results}/ yet: run `qhep run task=lhco method=qae` first")

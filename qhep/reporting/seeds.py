@@ -18,11 +18,27 @@ def configuration(record: dict) -> str:
     for key in (*SEED_KEYS, *NOT_COMPARED):
         section, _, leaf = key.rpartition(".")
         (config.get(section) or {} if section else config).pop(leaf, None)
+    if not (config.get("tuned") or {}).get("sweep"):  # not a tuned run: as records written before qhep tune
+        config.pop("tuned", None)
     if not record.get("backend"):  # a classical run: the backend section is not part of what it ran
         config.pop("backend", None)
     identity = {"task": record["task"], "method": record["method"], "backend": record.get("backend"),
                 "dataset": (record.get("dataset") or {}).get("sha256"), "config": config}
     return json.dumps(identity, sort_keys=True, default=str)
+
+
+def tuning_of(record: dict) -> dict | None:
+    """{"sweep", "budget"} of a run `qhep tune` chose the settings of (its config's `tuned`), else None."""
+    tuned = (record.get("config") or {}).get("tuned") or {}
+    return tuned if tuned.get("sweep") else None
+
+
+def tuned_mark(record: dict) -> str:
+    """` (tuned, budget 12)` for a tuned run's label, else empty."""
+    tuned = tuning_of(record)
+    if tuned is None:
+        return ""
+    return " (tuned" + (f", budget {tuned['budget']}" if tuned.get("budget") else "") + ")"
 
 
 def seeds_of(record: dict) -> tuple:

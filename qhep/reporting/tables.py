@@ -7,11 +7,12 @@ from rich.text import Text
 
 from qhep.errors import QhepError
 from qhep.methods import named
+from qhep.reporting.seeds import tuned_mark
 from qhep.text import plain
 
 COLUMNS = [  # header, getter
     ("task", lambda r: r["task"]),
-    ("method", lambda r: named.label(r)),  # qae [ngairangbam2021] for a named configuration's run
+    ("method", lambda r: named.label(r) + tuned_mark(r)),  # qae [ngairangbam2021]; qsvm (tuned, budget 12)
     ("backend", lambda r: r["backend"] or "-"),
     ("shots", lambda r: _shots(r)),
     ("noise", lambda r: _noise(r)),
@@ -103,7 +104,7 @@ def markdown_grid(records: list[dict]) -> str:
     deviation (mean bootstrap standard deviation); a cell with several configurations (backends, settings) is
     refused rather than averaged silently; a named configuration's runs are a row of their own (qae [ngairangbam2021])."""
     tasks = list(dict.fromkeys(r["task"] for r in records))
-    label = {id(r): named.label(r) + (f" ({r['protocol']['name']})" if (r.get("protocol") or {}).get("name", "unsupervised")
+    label = {id(r): named.label(r) + tuned_mark(r) + (f" ({r['protocol']['name']})" if (r.get("protocol") or {}).get("name", "unsupervised")
                                    != "unsupervised" else "") for r in records}
     methods = list(dict.fromkeys(label[id(r)] for r in records))
     cells: dict[tuple, list] = {}
