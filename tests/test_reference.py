@@ -19,3 +19,19 @@ def test_every_sweep_of_the_suite_composes_and_every_method_is_in_it():
 def test_the_suite_takes_launcher_settings_and_a_folder_only():
     with pytest.raises(QhepError, match="method=ae: the reference suite's settings are fixed"):
         run_reference(["launcher=local", "method=ae"])
+
+
+def test_the_suites_tunings_give_a_quantum_method_and_its_twin_one_budget():
+    from qhep.config import compose_run
+    from qhep.harness.reference import TUNED
+    from qhep.harness.tuning import search_space, split_settings
+
+    budgets, methods = set(), []
+    for tuning in TUNED:
+        settings, launcher, run = split_settings(list(tuning))
+        assert search_space(compose_run(run)) and not launcher
+        budgets.add(settings["budget"])
+        methods.append(compose_run(run).method.name)
+    assert len(budgets) == 1
+    twins = {m: METHODS[m][0].classical_twin for m in methods if METHODS[m][0].quantum}
+    assert twins and all(twin in methods for twin in twins.values())
