@@ -22,6 +22,23 @@ SCORE_EVENTS = {"fast": 200_000, "default.qubit-broadcast": 4096, "published-loo
 BATCH = 1024  # training batch for the batched engines, the same for both
 LARGE_BATCH = 8192  # the fast engine's own operating point: its fixed cost per step is shared by more events
 
+# Pinned versions (asv hashes a benchmark's source otherwise, and an edit would start a new series): the hashes
+# the series recorded so far in results/asv were made under.
+SERIES = {
+    "track_train_events_per_second":
+        "096ce294e79d9b272790e67af872f4adef04d408a868bd01c94ae8de4662ade6",
+    "track_score_events_per_second":
+        "ff662f423103ddd9080fb02c1f3739db888990fa50003971936640d3a0d27be5",
+    "track_train_speedup_of_fast_engine":
+        "75bef2d1920f16f4152b0029270e689808f7346d81e0fed12374534b35162dc7",
+    "track_train_events_per_second_fast_large_batch":
+        "f6fb248d75ad45ca6155e13e8e1988ce4c2e7e5e7b36339e3cbf6c0639ad1b4e",
+    "track_train_speedup_of_fast_engine_large_batch_over_broadcast":
+        "4292fa1ce5400fee545763859871071f75b7239fdb8c0568e727b682adb2fb4e",
+    "track_score_speedup_of_fast_engine":
+        "83c5a922234dc63e322cef095dca46fee92639eae5e0b060735ba1de739c6e84",
+}
+
 
 def _events(n, seed=0):
     return torch.as_tensor(np.random.default_rng(seed).uniform(0, np.pi, (n, CIRCUIT.n_qubits)))
@@ -90,6 +107,7 @@ class QAEThroughput:
     track_train_events_per_second.params = ENGINES
     track_train_events_per_second.param_names = ["engine"]
     track_train_events_per_second.unit = "events/s"
+    track_train_events_per_second.version = SERIES["track_train_events_per_second"]
 
     def track_score_events_per_second(self, rates, engine):
         return rates["score"][engine]
@@ -97,6 +115,7 @@ class QAEThroughput:
     track_score_events_per_second.params = ENGINES
     track_score_events_per_second.param_names = ["engine"]
     track_score_events_per_second.unit = "events/s"
+    track_score_events_per_second.version = SERIES["track_score_events_per_second"]
 
     def track_train_speedup_of_fast_engine(self, rates, baseline):
         return rates["train"]["fast"] / rates["train"][baseline]
@@ -104,16 +123,19 @@ class QAEThroughput:
     track_train_speedup_of_fast_engine.params = ENGINES[1:]
     track_train_speedup_of_fast_engine.param_names = ["baseline"]
     track_train_speedup_of_fast_engine.unit = "x"
+    track_train_speedup_of_fast_engine.version = SERIES["track_train_speedup_of_fast_engine"]
 
     def track_train_events_per_second_fast_large_batch(self, rates):
         return rates["train"]["fast-large-batch"]
 
     track_train_events_per_second_fast_large_batch.unit = "events/s"
+    track_train_events_per_second_fast_large_batch.version = SERIES["track_train_events_per_second_fast_large_batch"]
 
     def track_train_speedup_of_fast_engine_large_batch_over_broadcast(self, rates):
         return rates["train"]["fast-large-batch"] / rates["train"]["default.qubit-broadcast"]
 
     track_train_speedup_of_fast_engine_large_batch_over_broadcast.unit = "x"
+    track_train_speedup_of_fast_engine_large_batch_over_broadcast.version = SERIES["track_train_speedup_of_fast_engine_large_batch_over_broadcast"]
 
     def track_score_speedup_of_fast_engine(self, rates, baseline):
         return rates["score"]["fast"] / rates["score"][baseline]
@@ -121,6 +143,73 @@ class QAEThroughput:
     track_score_speedup_of_fast_engine.params = ENGINES[1:]
     track_score_speedup_of_fast_engine.param_names = ["baseline"]
     track_score_speedup_of_fast_engine.unit = "x"
+    track_score_speedup_of_fast_engine.version = SERIES["track_score_speedup_of_fast_engine"]
+
+
+# Fitting and scoring the qae method (the default circuit on 4 inputs) on each backend, through the method's own
+# fit / anomaly_score, at sizes that take about a second each. Scoring fits on the exact engine first
+# (method.train_backend=fast), so that its setup is cheap; the timed part is scoring on the backend.
+BACKEND_NAMES = ["fast", "default.qubit", "lightning.qubit", "aer"]
+FIT_EVENTS = {"fast": 2048, "default.qubit": 256, "lightning.qubit": 64, "aer": 16}
+SCORE_EVENTS_METHOD = {"fast": 65536, "default.qubit": 2048, "lightning.qubit": 48, "aer": 512}
+
+
+def _qae(backend_name, **settings):
+    """A qae estimator on the named backend preset, or NotImplementedError (asv: n/a) where the commit lacks it."""
+    try:
+        from qhep.methods.qae import QAEConfig, QuantumAutoencoder
+        from qhep.quantum.backends import BACKENDS
+
+        return QuantumAutoencoder(QAEConfig(**settings), seed=0, backend=BACKENDS[backend_name], progress=False)
+    except (ImportError, KeyError, TypeError) as exc:
+        raise NotImplementedError(f"qae on {backend_name} at this commit: {exc}") from None
+
+
+def _features(n, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, 4))
+
+
+class QAEFit:
+    """Wall time and peak memory of qae's fit (one epoch, batches of 16) on each backend."""
+
+    version = "1"
+    params = BACKEND_NAMES
+    param_names = ["backend"]
+    timeout = 300
+    number, repeat, rounds, warmup_time = 1, (1, 3, 10.0), 1, 0
+
+    def setup(self, backend):
+        self.x = _features(FIT_EVENTS[backend])
+        self.model = _qae(backend, epochs=1, batch_size=16)
+
+    def time_fit(self, backend):
+        self.model.fit(self.x)
+
+    def peakmem_fit(self, backend):
+        self.model.fit(self.x)
+
+
+class QAEScore:
+    """Wall time and peak memory of qae's anomaly_score on each backend (trained on the exact engine)."""
+
+    version = "1"
+    params = BACKEND_NAMES
+    param_names = ["backend"]
+    timeout = 300
+    number, repeat, rounds, warmup_time = 1, (1, 3, 10.0), 1, 0
+
+    def setup(self, backend):
+        self.x = _features(SCORE_EVENTS_METHOD[backend], seed=1)
+        try:
+            self.model = _qae(backend, epochs=1, train_backend="fast").fit(_features(256))
+        except TypeError as exc:  # no train_backend at this commit
+            raise NotImplementedError(str(exc)) from None
+
+    def time_score(self, backend):
+        self.model.anomaly_score(self.x)
+
+    def peakmem_score(self, backend):
+        self.model.anomaly_score(self.x)
 
 
 if __name__ == "__main__":  # python -m benchmarks.bench_qae: the same figures without asv

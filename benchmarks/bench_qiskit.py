@@ -19,6 +19,17 @@ BATCHED_EVENTS, PER_EVENT_EVENTS = 2000, 40  # enough for about a second of work
 STEP_BATCH = 32
 NOISE = {"ideal": None, "FakeManilaV2": "fake:FakeManilaV2"}
 
+# Pinned versions (asv hashes a benchmark's source otherwise, and an edit would start a new series): the hashes
+# the series recorded so far in results/asv were made under.
+SERIES = {
+    "track_score_events_per_second":
+        "ca70d6c7ea5c7481e8c5e674225ba011d4978413d1370205c5332b9ac08f0642",
+    "track_speedup_of_one_pub_over_one_job_per_event":
+        "2e721b6687658061982a94661bdb76a89546647304d35f783e43264a4d586dc1",
+    "track_train_step_events_per_second":
+        "a5045db525c7b6d98efb47d57c49ed3390d6d4dad080e567332a2b3e46453fbc",
+}
+
 
 def _events(n, seed=0):
     return torch.as_tensor(np.random.default_rng(seed).uniform(0, np.pi, (n, CIRCUIT.n_qubits)))
@@ -78,6 +89,7 @@ class QiskitScoring:
     track_score_events_per_second.params = (list(NOISE), ["batched", "per_event"])
     track_score_events_per_second.param_names = ["noise", "path"]
     track_score_events_per_second.unit = "events/s"
+    track_score_events_per_second.version = SERIES["track_score_events_per_second"]
 
     def track_speedup_of_one_pub_over_one_job_per_event(self, rates, noise):
         return rates[noise]["batched"] / rates[noise]["per_event"]
@@ -85,6 +97,7 @@ class QiskitScoring:
     track_speedup_of_one_pub_over_one_job_per_event.params = list(NOISE)
     track_speedup_of_one_pub_over_one_job_per_event.param_names = ["noise"]
     track_speedup_of_one_pub_over_one_job_per_event.unit = "x"
+    track_speedup_of_one_pub_over_one_job_per_event.version = SERIES["track_speedup_of_one_pub_over_one_job_per_event"]
 
     def track_train_step_events_per_second(self, rates, optimizer):
         return rates["train_step"][optimizer]
@@ -92,6 +105,7 @@ class QiskitScoring:
     track_train_step_events_per_second.params = ["adam", "spsa", "qng"]
     track_train_step_events_per_second.param_names = ["optimizer"]
     track_train_step_events_per_second.unit = "events/s"
+    track_train_step_events_per_second.version = SERIES["track_train_step_events_per_second"]
 
 
 if __name__ == "__main__":  # python -m benchmarks.bench_qiskit: the same figures without asv
