@@ -88,6 +88,24 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, lhco_file
     code, _, err = cli("resume", tampered)
     assert code == 2 and "min_background" in err and err.count("\n") == 1
 
+    older = tmp_path / "older"  # a section qhep added since, all of it unset, does not stop a resume
+    shutil.copytree(folder, older)
+    (older / "result.json").unlink()
+    state = json.loads((older / "run.json").read_text())
+    del state["config"]["tuned"]
+    (older / "run.json").write_text(json.dumps(state))
+    code, _, err = cli("resume", older)
+    assert code == 0 and (older / "result.json").exists(), err
+
+
+def test_unset_sections_added_since_are_no_difference():
+    from qhep.harness.runner import _differences
+
+    assert _differences({"a": 1, "new": {"x": None, "y": {"z": None}}}, {"a": 1}) == []
+    assert _differences({"a": 1, "new": {"x": 3}}, {"a": 1}) == ["new"]
+    assert _differences({"a": 1}, {"a": 1, "gone": None}) == []
+    assert _differences({"a": 2}, {"a": 1}) == ["a"]
+
 
 def test_resume_refuses_what_is_not_a_run(tmp_path, cli):
     code, _, err = cli("resume", tmp_path / "missing")

@@ -187,8 +187,14 @@ def check_same_config(cfg: DictConfig, stored: dict, where: Path) -> None:
 
 def _differences(a, b, prefix: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
-        return [d for k in a.keys() | b.keys() for d in _differences(a.get(k), b.get(k), f"{prefix}{k}.")]
+        # a section added (or dropped) since, all of it unset (null), changes nothing the run did
+        keys = [k for k in a.keys() | b.keys() if (k in a and k in b) or not _unset(a.get(k, b.get(k)))]
+        return [d for k in keys for d in _differences(a.get(k), b.get(k), f"{prefix}{k}.")]
     return [] if a == b else [prefix.rstrip(".")]
+
+
+def _unset(value) -> bool:
+    return value is None or (isinstance(value, dict) and all(_unset(v) for v in value.values()))
 
 
 def fit(cfg: DictConfig, method, inputs: Inputs, run_id: str, run_dir: Path | None = None) -> Training:

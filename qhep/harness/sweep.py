@@ -322,7 +322,7 @@ def _recompose(sweep_dir: Path, entry: dict) -> Point:
     """A point of sweep.json composed again (and, when it started already, checked against what it started as)."""
     cfg = compose_run(entry["overrides"])
     run_file = sweep_dir / entry["run_dir"] / RUN_FILE
-    if run_file.exists():
+    if run_file.exists() and not (run_file.parent / RECORD_FILE).exists():  # a finished point is not run again
         check_same_config(cfg, read_run_state(run_file.parent)["config"], run_file.parent)
     return Point(entry["index"], entry["overrides"], entry["point"], cfg, entry["run_id"], entry["run_dir"])
 
