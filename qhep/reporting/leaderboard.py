@@ -208,8 +208,8 @@ def label_settings(rows: list[Row]) -> None:
     for same in by_method.values():
         flats = [_flat(json.loads(configuration(r.records[0]))["config"]) for r in same]
         keys = sorted(set.intersection(*(set(f) for f in flats)))
-        shown = [k for k in keys if k not in HIDDEN_KEYS and not k.startswith(("task.", "protocol."))
-                 or k in SHOWN_TASK_KEYS]
+        shown = [k for k in keys if k not in HIDDEN_KEYS and k != "protocol.name" and not k.startswith("task.")
+                 or k in SHOWN_TASK_KEYS]  # the protocol's name is the row's protocol; its settings can differ
         differ = [k for k in shown if len({f[k] for f in flats}) > 1]
         for row, values in zip(same, flats):
             changed = [] if row.named is None else [f"method.{k}" for k in named_configurations.differences(
