@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import keep_screenshot, needs_chromium, watched_page
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
 @pytest.fixture
@@ -74,42 +73,21 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_the_site_opens_in_a_browser(served, tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium (Debian's chromium package; CI installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extra")
-    requests, errors, missing = [], [], []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-
-            def route(r):
-                requests.append(r.request.url)
-                if r.request.url.startswith(served + "/") or r.request.url.startswith("data:"):
-                    r.continue_()
-                else:
-                    r.abort()
-
-            context.route("**/*", route)
-            page = context.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("response", lambda r: missing.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-            page.goto(served + "/index.html", wait_until="load", timeout=20_000)
-            # asv's summary grid: one box per benchmark, named after it
-            page.wait_for_selector("text=track_one_minus_auc", timeout=15_000)
-            body = page.inner_text("body")
-            # one physics benchmark's history: a line per method over the commits
-            # (in the virtualenv environment: the older existing-environment results have no physics)
-            page.goto(served + "/index.html#bench_physics.PhysicsLhco.track_one_minus_auc?python=3.11", wait_until="load")
-            page.wait_for_selector("#graph-display canvas.flot-base", timeout=15_000)
-            page.wait_for_timeout(500)
-            artifacts = ROOT / "test-artifacts"
-            artifacts.mkdir(exist_ok=True)
-            page.screenshot(path=str(artifacts / "asv.png"), full_page=False)
-        finally:
-            browser.close()
+@needs_chromium
+def test_the_site_opens_in_a_browser(served):
+    with watched_page(allowed=(served + "/", "data:")) as watched:
+        page = watched.page
+        page.goto(served + "/index.html", wait_until="load", timeout=20_000)
+        # asv's summary grid: one box per benchmark, named after it
+        page.wait_for_selector("text=track_one_minus_auc", timeout=15_000)
+        body = page.inner_text("body")
+        # one physics benchmark's history: a line per method over the commits
+        # (in the virtualenv environment: the older existing-environment results have no physics)
+        page.goto(served + "/index.html#bench_physics.PhysicsLhco.track_one_minus_auc?python=3.11", wait_until="load")
+        page.wait_for_selector("#graph-display canvas.flot-base", timeout=15_000)
+        page.wait_for_timeout(500)
+        keep_screenshot(page, "asv.png", full_page=False)
+    requests, errors, missing = watched.requests, watched.errors, watched.failed
     assert "bench_physics" in body
     for figure in ("track_one_minus_auc", "track_eps_b_at_eps_s_0_3", "track_inverse_max_sic"):
         assert figure in body

@@ -3,56 +3,28 @@ tool's own browser download is never used). Opened from a file URL, it must fetc
 log no console errors, decode every image and hold the expected rows; a screenshot is kept in test-artifacts/."""
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
-import pytest
-
+from tests.browser import keep_screenshot, needs_chromium, watched_page
 from tests.test_report import base, variant, write  # noqa: F401  (base: the module-scoped record fixture)
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (.ci/run installs Debian's)")
+pytestmark = needs_chromium
 
 
 def test_the_page_in_a_real_browser(tmp_path, base, cli):  # noqa: F811
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright: pip install -e '.[test]'")
     write(tmp_path / "results", [variant(base, seed=0, auc=0.70), variant(base, seed=1, auc=0.80),
                                  variant(base, method="qae", backend="fast", auc=0.76),
                                  variant(base, method="pca", auc=0.9, dirty=True)])
     code, _, err = cli("report", "--results", tmp_path / "results", "--out", tmp_path / "out")
     assert code == 0, err
     page_file = tmp_path / "out" / "leaderboard.html"
-    requests, errors = [], []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=str(CHROMIUM), args=ARGS, headless=True,
-            viewport={"width": 1400, "height": 1000})
-        try:
-            def route(request_route):
-                requests.append(request_route.request.url)
-                if request_route.request.url.startswith(("file:", "data:")):
-                    request_route.continue_()
-                else:
-                    request_route.abort()
-
-            browser.route("**/*", route)
-            page = browser.new_page()
-            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(page_file.as_uri(), wait_until="load")
-            images = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
-            figures = page.eval_on_selector_all("#figures-lhco tbody tr", "rows => rows.map(r => r.innerText)")
-            dirty = page.eval_on_selector_all("#dirty-lhco tbody tr", "rows => rows.map(r => r.innerText)")
-            summary = page.eval_on_selector_all("#summary tbody tr td:first-child", "tds => tds.map(t => t.innerText)")
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(tmp_path / "leaderboard.png"), full_page=True)
-            shutil.copy(tmp_path / "leaderboard.png", ARTIFACTS / "leaderboard.png")
-        finally:
-            browser.close()
+    with watched_page(allowed=("file:", "data:")) as watched:
+        page = watched.page
+        page.goto(page_file.as_uri(), wait_until="load")
+        images = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
+        figures = page.eval_on_selector_all("#figures-lhco tbody tr", "rows => rows.map(r => r.innerText)")
+        dirty = page.eval_on_selector_all("#dirty-lhco tbody tr", "rows => rows.map(r => r.innerText)")
+        summary = page.eval_on_selector_all("#summary tbody tr td:first-child", "tds => tds.map(t => t.innerText)")
+        keep_screenshot(page, "leaderboard.png")
+    requests, errors = watched.requests, watched.errors
     assert requests and all(url.startswith(("file:", "data:")) for url in requests), requests
     assert not errors, errors
     assert images and all(complete and width > 0 for complete, width in images), images
