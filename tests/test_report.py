@@ -192,3 +192,18 @@ def test_the_headline_goes_into_the_readmes_marked_block(base, tmp_path):
     assert readme.read_text() == f"# x\n{BEGIN}\n{text}\n{END}\nafter\n"
     readme.write_text("no markers\n")
     assert not update_readme(readme, report) and readme.read_text() == "no markers\n"
+
+
+def test_rows_on_another_test_set_or_with_noise_follow_unranked(base):
+    subsample = copy.deepcopy(base["config"])
+    subsample["test_events"] = 100
+    held_out = copy.deepcopy(base["config"])
+    held_out["protocol"]["validation_fraction"] = 0.25
+    report = build([variant(base, seed=0, auc=0.70), variant(base, method="pca", auc=0.60),
+                    variant(base, method="pca", auc=0.95, config=subsample),
+                    variant(base, method="qae", backend="aer", auc=0.99),
+                    variant(base, method="kmeans", auc=0.90, config=held_out)])
+    rows = report.tasks["lhco"].rows
+    assert [(r.method, r.rank) for r in rows] == [("ae", 1), ("pca", 2), ("qae", None), ("pca", None),
+                                                  ("kmeans", None)]
+    assert {s["method"]: s["ranks"]["lhco"] for s in report.summary} == {"ae": 1, "pca": 2}

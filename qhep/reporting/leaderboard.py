@@ -234,17 +234,32 @@ def _value(text: str | None) -> str:
     return "null" if value is None else format(value, "g") if isinstance(value, float) else str(value)
 
 
+EXACT = (None, "fast", "default.qubit", "lightning.qubit")  # backends without shots or noise (None: classical)
+
+
+def on_whole_test_set(row: Row) -> bool:
+    """Scored exactly on the protocol's whole test set: no shots or device noise, no test subsample, no validation
+    hold-out. Only such rows are ranked against each other; the others (a noise sweep's points, tuned rows and
+    their defaults) are listed after them, unranked."""
+    config = row.records[0].get("config") or {}
+    return (row.backend in EXACT and not config.get("test_events")
+            and not (config.get("protocol") or {}).get("validation_fraction"))
+
+
 def rank(rows: list[Row]) -> None:
-    """Competition ranks (1, 2, 2, 4) by mean AUC within each protocol; a row without an AUC is not ranked."""
+    """Competition ranks (1, 2, 2, 4) by mean AUC within each protocol, over the rows scored on the whole test set
+    (on_whole_test_set); a row without an AUC is not ranked."""
     for protocol in {r.protocol for r in rows}:
-        same = [r for r in rows if r.protocol == protocol and r.figures[RANKED_BY]["mean"] is not None]
+        same = [r for r in rows if r.protocol == protocol and r.figures[RANKED_BY]["mean"] is not None
+                and on_whole_test_set(r)]
         for row in same:
             row.rank = 1 + sum(o.figures[RANKED_BY]["mean"] > row.figures[RANKED_BY]["mean"] for o in same)
 
 
 def order(rows: list[Row]) -> list[Row]:
     protocols = sorted({r.protocol for r in rows}, key=lambda p: (p != REFERENCE_PROTOCOL, p))
-    return sorted(rows, key=lambda r: (protocols.index(r.protocol), r.rank is None, r.rank or 0, r.label))
+    return sorted(rows, key=lambda r: (protocols.index(r.protocol), r.rank is None, r.rank or 0,
+                                       -(r.figures[RANKED_BY]["mean"] or 0), r.label))
 
 
 def summary(tasks: dict[str, TaskReport]) -> list[dict]:
@@ -255,7 +270,7 @@ def summary(tasks: dict[str, TaskReport]) -> list[dict]:
         best: dict[str, float] = {}
         for row in report.rows:
             value = row.figures[RANKED_BY]["mean"]
-            if row.protocol == REFERENCE_PROTOCOL and value is not None:
+            if row.protocol == REFERENCE_PROTOCOL and value is not None and on_whole_test_set(row):
                 best[row.method] = max(value, best.get(row.method, -np.inf))
         for method, value in best.items():
             ranks.setdefault(method, {})[task] = 1 + sum(v > value for v in best.values())

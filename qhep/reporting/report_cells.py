@@ -134,5 +134,6 @@ def guard_note(task: TaskReport) -> str:
             f"events); 'seeds' is how many. Working points (1/eB, max SIC, eS at fixed eB, SI, Z) are quoted only where "
             f"at least {guards} test background events pass (relative error on eB at most 1/sqrt of that); below, a "
             f"rejection is given as its 95% lower limit (>x) and an unresolved point as '-'. Ranks by mean AUC within a "
-            f"protocol. {WEAK_MARK}: a sample below the task's declared minimum. test b/s: test background/signal "
+            f"protocol, among the rows scored exactly on the whole test set; rows with shots or device noise, a test "
+            f"subsample or a validation hold-out (tuned rows and their defaults) follow, unranked ('-'). {WEAK_MARK}: a sample below the task's declared minimum. test b/s: test background/signal "
             "events.")

@@ -3,7 +3,7 @@ classical lines, the published figures apart, and the plots as PNG files beside 
 from __future__ import annotations
 
 from qhep.reporting import report_cells as cells
-from qhep.reporting.leaderboard import Report
+from qhep.reporting.leaderboard import Report, on_whole_test_set
 from qhep.text import plain
 
 
@@ -75,7 +75,7 @@ def headline(report: Report) -> str:
     rows: dict[str, dict[str, str]] = {}
     for name, task in report.tasks.items():
         for row in task.rows:
-            if row.backend in (None, "fast") and not row.tuned and _whole_test_set(row) and (
+            if row.backend in (None, "fast") and not row.tuned and on_whole_test_set(row) and (
                     row.named or not row.settings or _defaults(row)):
                 label = row.method + (f" [{row.named}]" if row.named else "") + (
                     f" ({row.protocol})" if row.protocol != "unsupervised" else "")
@@ -90,13 +90,6 @@ def headline(report: Report) -> str:
         "best row, unsupervised protocol. Tuned rows (qhep tune, scored beside their defaults on a validation "
         "hold-out's remaining test events) are in results/LEADERBOARD.md. ! a sample below the task's declared "
         "minimum."])
-
-
-def _whole_test_set(row) -> bool:
-    """Whether the row was scored on the protocol's whole test set (no validation hold-out, no subsample): the
-    headline compares rows on the same events; tuned rows and their defaults are in the full report."""
-    config = row.records[0].get("config") or {}
-    return not (config.get("protocol") or {}).get("validation_fraction") and not config.get("test_events")
 
 
 def _defaults(row) -> bool:
