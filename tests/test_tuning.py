@@ -143,7 +143,8 @@ def test_a_tuned_row_stays_apart_from_the_default_even_with_the_default_settings
     records = [r for r in load_records(tmp_path) if (r.get("sweep") or {}).get("tune") == "final"]
     assert len(records) == 2 and records[0]["config"]["method"] == records[1]["config"]["method"]
     task = build(records, include_dirty=True).tasks["lhco"]
-    assert sorted(row.label for row in task.rows + task.dirty) == ["pca", "pca (tuned, budget 1)"]
+    assert sorted(row.label for row in task.rows + task.dirty) == ["pca (tuned, budget 1) (validation hold-out 0.25)",
+                                                                   "pca (validation hold-out 0.25)"]
 
 
 def test_running_the_same_tune_again_resumes_instead_of_starting_over(tmp_path, noisy_file, monkeypatch, cli):

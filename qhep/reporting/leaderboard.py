@@ -67,7 +67,9 @@ class Row:
     @property
     def label(self) -> str:
         text = self.method + (f" [{self.named}]" if self.named else "") + (f" [{self.backend}]" if self.backend else "")
-        return text + self.tuned + (f" ({self.settings})" if self.settings else "")
+        held = ((self.records[0].get("config") or {}).get("protocol") or {}).get("validation_fraction")
+        return (text + self.tuned + (f" ({self.settings})" if self.settings else "")
+                + (f" (validation hold-out {held:g})" if held else ""))
 
 
 @dataclass
@@ -208,8 +210,8 @@ def label_settings(rows: list[Row]) -> None:
     for same in by_method.values():
         flats = [_flat(json.loads(configuration(r.records[0]))["config"]) for r in same]
         keys = sorted(set.intersection(*(set(f) for f in flats)))
-        shown = [k for k in keys if k not in HIDDEN_KEYS and k != "protocol.name" and not k.startswith("task.")
-                 or k in SHOWN_TASK_KEYS]  # the protocol's name is the row's protocol; its settings can differ
+        shown = [k for k in keys if k not in HIDDEN_KEYS and not k.startswith(("task.", "protocol."))
+                 or k in SHOWN_TASK_KEYS]  # the protocol: the row's protocol and its hold-out (label)
         differ = [k for k in shown if len({f[k] for f in flats}) > 1]
         for row, values in zip(same, flats):
             changed = [] if row.named is None else [f"method.{k}" for k in named_configurations.differences(
